@@ -1,0 +1,80 @@
+"""Refresh the lock files that generated projects start from: `make locks`.
+
+A generated project must install with `uv sync --frozen` on its first try, so
+the template ships one uv.lock per supported Python version. Each is made by
+rendering the template's pyproject.toml for a stand-in project named
+`lockproject` and running `uv lock`; the post-generation hook puts the real
+project name in its place. `make test` checks that the shipped locks match
+pyproject.toml (see tests/test_e2e.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, StrictUndefined
+from pythons import find_python
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ROOT / "{{cookiecutter.pkg_name}}"
+LOCKS = PROJECT / ".template-locks"
+STAND_IN = "lockproject"
+
+
+def render_pyproject(python_version: str) -> str:
+    """Render the template's pyproject.toml for the stand-in project."""
+    defaults = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+    context = {
+        key: value[0] if isinstance(value, list) else value
+        for key, value in defaults.items()
+        if not key.startswith("_") or key == "__dist_name"
+    }
+    context.update(pkg_name=STAND_IN, __dist_name=STAND_IN, python_version=python_version)
+    source = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
+    return Environment(undefined=StrictUndefined, keep_trailing_newline=True).from_string(source).render(
+        cookiecutter=context
+    )
+
+
+def lock(python_version: str, uv: str, upgrade: bool) -> Path:
+    """Lock the stand-in project for one Python version; return the lock file written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "pyproject.toml").write_text(render_pyproject(python_version), encoding="utf-8")
+        (work / "README.md").write_text("stand-in\n", encoding="utf-8")
+        target = LOCKS / f"py{python_version}.lock"
+        if target.exists() and not upgrade:
+            shutil.copy(target, work / "uv.lock")
+        python = find_python(python_version)
+        if python is None:
+            raise SystemExit(f"error: no Python {python_version} on this machine; uv needs one to lock for it")
+        command = [uv, "lock", "--quiet", "--python", python, *(["--upgrade"] if upgrade else [])]
+        subprocess.run(command, cwd=work, check=True)
+        LOCKS.mkdir(exist_ok=True)
+        shutil.copy(work / "uv.lock", target)
+        return target
+
+
+def main() -> int:
+    """Lock every supported Python version (or the ones named)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("versions", nargs="*", help="Python versions to lock (default: all choices)")
+    parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
+    parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
+    args = parser.parse_args()
+    choices = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))["python_version"]
+    for version in args.versions or choices:
+        if version not in choices:
+            parser.error(f"Python {version} is not a choice of cookiecutter.json ({', '.join(choices)})")
+        print(f"locked {lock(version, args.uv, args.upgrade).relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

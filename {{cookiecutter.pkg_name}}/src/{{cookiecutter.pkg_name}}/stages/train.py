@@ -1,0 +1,95 @@
+"""Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import SGDRegressor
+from sklearn.neural_network import MLPRegressor
+from tqdm import tqdm
+
+from ..config import Config, MLPConfig, ModelConfig, RidgeConfig
+from ..runtime import Metrics, Run
+from ._io import Table, read_table, split_target, write_table
+
+
+@dataclass
+class FittedModel:
+    """A regressor trained on a standardized target, predicting in the original units."""
+
+    estimator: Any
+    y_mean: float
+    y_std: float
+
+    def predict(self, x: Table) -> Table:
+        """Predict the target for the rows of `x`."""
+        scaled: Table = self.estimator.predict(x)
+        return scaled * self.y_std + self.y_mean
+
+
+def build_estimator(model: ModelConfig, seed: int) -> Any:
+    """Create the untrained scikit-learn estimator for the chosen `model` option."""
+    if isinstance(model, RidgeConfig):
+        return SGDRegressor(
+            penalty="l2", alpha=model.alpha, eta0=model.learning_rate, random_state=seed
+        )
+    if isinstance(model, MLPConfig):
+        return MLPRegressor(
+            hidden_layer_sizes=tuple(model.hidden_sizes),
+            alpha=model.alpha,
+            learning_rate_init=model.learning_rate,
+            random_state=seed,
+        )
+    raise ValueError(f"model '{model.name}' has no estimator; add it to build_estimator()")
+
+
+def rmse(model: FittedModel, x: Table, y: Table) -> float:
+    """Root mean squared error of `model` on (x, y)."""
+    return float(np.sqrt(np.mean((model.predict(x) - y) ** 2)))
+
+
+def train(cfg: Config, run: Run) -> Metrics:
+    """Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
+    data_dir = Path(cfg.featurize.output_dir)
+    columns, train_rows = read_table(data_dir / "train.csv")
+    _, val_rows = read_table(data_dir / "val.csv")
+    x_train, y_train = split_target(columns, train_rows, cfg.data.target)
+    x_val, y_val = split_target(columns, val_rows, cfg.data.target)
+
+    model = FittedModel(
+        build_estimator(cfg.model, cfg.seed), float(y_train.mean()), float(y_train.std())
+    )
+    y_scaled = (y_train - model.y_mean) / model.y_std
+    rng = np.random.default_rng(cfg.seed)
+    curve = []
+    bar = tqdm(range(1, cfg.train.epochs + 1), desc=f"train {cfg.model.name}", unit="epoch")
+    for epoch in bar:
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), cfg.train.batch_size):
+            batch = order[start : start + cfg.train.batch_size]
+            model.estimator.partial_fit(x_train[batch], y_scaled[batch])
+        scores = {
+            "train_rmse": rmse(model, x_train, y_train),
+            "val_rmse": rmse(model, x_val, y_val),
+        }
+        run.log_metrics(scores, step=epoch)
+        bar.set_postfix(scores)
+        curve.append([epoch, scores["train_rmse"], scores["val_rmse"]])
+        run.log.debug("epoch %d: train_rmse=%.3f val_rmse=%.3f", epoch, *curve[-1][1:])
+
+    model_path = Path(cfg.train.model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model_path.write_bytes(pickle.dumps(model))
+    write_table(Path(cfg.train.curve_csv), ["epoch", "train_rmse", "val_rmse"], np.array(curve))
+    run.log.info(
+        "%s after %d epochs: val_rmse=%.3f -> %s",
+        cfg.model.name,
+        cfg.train.epochs,
+        curve[-1][2],
+        model_path,
+    )
+    return {"train_rmse": curve[-1][1], "val_rmse": curve[-1][2], "epochs": cfg.train.epochs}
