@@ -7,10 +7,16 @@ Each refusal is one line: the field, the value, and a value that would work.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
 import unicodedata
+from typing import Any
+
+# Cookiecutter renders the answers into this raw string as JSON; Jinja's tojson
+# escapes quotes, so no answer can end the string early.
+ANSWERS: dict[str, Any] = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
 
 # Names the generated package must not take: they would shadow a dependency
 # (``import hydra`` would import the project instead) or a tool's own package.
@@ -68,7 +74,8 @@ def check_project_name(value: str) -> str | None:
         return "project_name is empty; try 'My Project'"
     if len(value) > MAX_PROJECT_NAME:
         short = value[:30].strip()
-        return f"project_name is {len(value)} characters long (at most {MAX_PROJECT_NAME}); try '{short}'"
+        limit = f"at most {MAX_PROJECT_NAME}"
+        return f"project_name is {len(value)} characters long ({limit}); try '{short}'"
     if any(ch in value for ch in "/\\") or value.strip().startswith("."):
         return f"project_name '{value}' looks like a path; try '{suggest_pkg_name(value)}'"
     return None
@@ -168,17 +175,7 @@ def problems(answers: dict[str, str]) -> list[str]:
 
 def main() -> int:
     """Validate the answers cookiecutter rendered into this file."""
-    answers = {
-        "project_name": {{ cookiecutter.project_name | tojson }},
-        "pkg_name": {{ cookiecutter.pkg_name | tojson }},
-        "author_email": {{ cookiecutter.author_email | tojson }},
-        "python_version": {{ cookiecutter.python_version | tojson }},
-        "license": {{ cookiecutter.license | tojson }},
-        "b2_bucket": {{ cookiecutter.b2_bucket | tojson }},
-        "b2_region": {{ cookiecutter.b2_region | tojson }},
-        "wandb_project": {{ cookiecutter.wandb_project | tojson }},
-        "wandb_entity": {{ cookiecutter.wandb_entity | tojson }},
-    }
+    answers = {key: str(value) for key, value in ANSWERS.items()}
     found = problems(answers)
     if found:
         # Only the first refusal: one line to read, fix, and try again.

@@ -26,7 +26,9 @@ def find_python(version: str) -> str | None:
     """Return the path of a working `python<version>`, or None if the machine has none."""
     candidates = [shutil.which(f"python{version}"), shutil.which("python3")]
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += [str(p) for p in sorted(pyenv_root.glob(f"versions/{version}*/bin/python{version}"))]
+    candidates += [
+        str(p) for p in sorted(pyenv_root.glob(f"versions/{version}*/bin/python{version}"))
+    ]
     candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
     for candidate in candidates:
         if candidate and Path(candidate).exists() and _version_of(candidate) == version:

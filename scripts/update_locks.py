@@ -37,8 +37,10 @@ def render_pyproject(python_version: str) -> str:
     }
     context.update(pkg_name=STAND_IN, __dist_name=STAND_IN, python_version=python_version)
     source = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
-    return Environment(undefined=StrictUndefined, keep_trailing_newline=True).from_string(source).render(
-        cookiecutter=context
+    return (
+        Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+        .from_string(source)
+        .render(cookiecutter=context)
     )
 
 
@@ -53,7 +55,9 @@ def lock(python_version: str, uv: str, upgrade: bool) -> Path:
             shutil.copy(target, work / "uv.lock")
         python = find_python(python_version)
         if python is None:
-            raise SystemExit(f"error: no Python {python_version} on this machine; uv needs one to lock for it")
+            raise SystemExit(
+                f"error: no Python {python_version} on this machine; uv needs one to lock for it"
+            )
         command = [uv, "lock", "--quiet", "--python", python, *(["--upgrade"] if upgrade else [])]
         subprocess.run(command, cwd=work, check=True)
         LOCKS.mkdir(exist_ok=True)
@@ -64,14 +68,18 @@ def lock(python_version: str, uv: str, upgrade: bool) -> Path:
 def main() -> int:
     """Lock every supported Python version (or the ones named)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("versions", nargs="*", help="Python versions to lock (default: all choices)")
+    parser.add_argument(
+        "versions", nargs="*", help="Python versions to lock (default: all choices)"
+    )
     parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
     args = parser.parse_args()
     choices = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))["python_version"]
     for version in args.versions or choices:
         if version not in choices:
-            parser.error(f"Python {version} is not a choice of cookiecutter.json ({', '.join(choices)})")
+            parser.error(
+                f"Python {version} is not a choice of cookiecutter.json ({', '.join(choices)})"
+            )
         print(f"locked {lock(version, args.uv, args.upgrade).relative_to(ROOT)}")
     return 0
 

@@ -35,7 +35,7 @@ def help_text() -> str:
     """Build the text of `--help`: usage, stages with summaries, config groups."""
     names = registry.stage_names()
     width = max(len(name) for name in names) + 2
-    stages = "\n".join(f"  {name:<{width}}{registry.summary(name)}" for name in names)
+    stages = "\n".join(f"  {name.ljust(width)}{registry.summary(name)}" for name in names)
     groups: dict[str, list[str]] = {}
     conf = Path("conf")
     for option in sorted(conf.rglob("*.yaml")):
