@@ -22,7 +22,7 @@ from jinja2 import Environment, StrictUndefined
 from pythons import find_python
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ROOT / "{{cookiecutter.pkg_name}}"
+PROJECT = ROOT / "{{cookiecutter.__project_dir}}"
 LOCKS = PROJECT / ".template-locks"
 STAND_IN = "lockproject"
 

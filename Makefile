@@ -1,0 +1,55 @@
+# cookiecutter-hydra-dvc: `make demo` and `make test` work on a machine with only
+# python3, git and make. uv is taken from PATH, or installed into .tools/ once.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+DEMO_DIR ?= demo
+PYTEST_ARGS ?=
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV
+# uv uses the Python on this machine; it never downloads an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+VENV := .venv/.synced
+
+.PHONY: help demo test test-render test-e2e lint bench locks clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeline, print the metrics
+	rm -rf $(DEMO_DIR)
+	$(UV) run --frozen cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(MAKE) -C $(DEMO_DIR)/my_project setup repro
+	@echo "== $(DEMO_DIR)/my_project/reports/metrics.json =="
+	@cat $(DEMO_DIR)/my_project/reports/metrics.json
+
+test: $(VENV) ## Run the template's tests: render, then end to end (2 workers)
+	$(UV) run --frozen pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-render: $(VENV) ## Only the fast tier: bakes, file sets, hooks
+	$(UV) run --frozen pytest -m render -n 2 $(PYTEST_ARGS)
+
+test-e2e: $(VENV) ## Only the end-to-end tier: install and run baked projects
+	$(UV) run --frozen pytest -m e2e -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(VENV) ## Lint the template's own Python (hooks, scripts, tests, benchmarks)
+	$(UV) run --frozen ruff check hooks scripts tests benchmarks
+	$(UV) run --frozen ruff format --check hooks scripts tests benchmarks
+
+bench: $(VENV) ## Measure bake, setup and CLI start-up; writes docs/benchmarks.md
+	$(UV) run --frozen python benchmarks/bench_foundation.py --uv $(UV)
+
+locks: $(VENV) ## Refresh the lock files generated projects start from
+	$(UV) run --frozen python scripts/update_locks.py --uv $(UV)
+
+clean: ## Remove the demo and the local tool environments
+	rm -rf $(DEMO_DIR) .venv .tools

@@ -1,0 +1,356 @@
+"""Time the template's foundation: bake, `make setup`, and `--help` start-up.
+
+Measured on the machine running this script, as medians of N repeats:
+
+1. baking the template with its default answers (`cookiecutter --no-input`);
+2. `make setup` in the baked project, from no .venv, with a warm uv cache;
+3. `python -m <package> --help` against a minimal Hydra app that does nothing,
+   both run by the project's own interpreter (same Python, same Hydra).
+
+Prints a markdown table and writes it into docs/benchmarks.md between the
+`<!-- foundation:start -->` and `<!-- foundation:end -->` markers, leaving the
+rest of that file to other benchmark scripts. Exits 1 when `--help` takes more
+than --max-ratio times the minimal app's time, so it doubles as a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START = "<!-- foundation:start -->"
+END = "<!-- foundation:end -->"
+HEADER = """\
+# Benchmarks
+
+Timings of the template, measured on the machine each section describes. Each
+section belongs to one script in `benchmarks/`, which replaces it when it runs
+again. Regenerate them all with `make bench`.
+"""
+MINIMAL_APP = '''\
+"""A Hydra app that does nothing: the baseline for start-up time."""
+
+import hydra
+
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg: object) -> None:
+    """Do nothing."""
+    pass
+
+
+if __name__ == "__main__":
+    main()
+'''
+VERSIONS = "import hydra, platform; print(platform.python_version(), hydra.__version__)"
+OUTPUT_TAIL = 3000
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command line and the folder it runs in."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The executables the benchmark runs."""
+
+    uv: str
+    cookiecutter: str
+    make: str
+
+
+@dataclass(frozen=True)
+class Results:
+    """Wall times in seconds, one list of samples per measure."""
+
+    package: str
+    bake: list[float]
+    setup: list[float]
+    help: list[float]
+    minimal_help: list[float]
+
+    @property
+    def ratio(self) -> float:
+        """Median `--help` time of the project over that of the minimal app."""
+        return statistics.median(self.help) / statistics.median(self.minimal_help)
+
+
+def environment() -> dict[str, str]:
+    """Return the commands' environment: no Python downloads, outer venv or .pyc ban."""
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never")
+    # Start-up is measured as users see it from the second run on: byte-code cached.
+    for name in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    return env
+
+
+def run(command: Command) -> str:
+    """Run a command to completion and return its stdout; exit on failure."""
+    try:
+        done = subprocess.run(
+            command.argv,
+            cwd=command.cwd,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        raise SystemExit(f"error: cannot run {command.argv[0]}: {error}") from error
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
+        raise SystemExit(
+            f"error: `{shlex.join(command.argv)}` failed with exit code "
+            f"{done.returncode} in {command.cwd}:\n{output}"
+        )
+    return done.stdout
+
+
+def timed(command: Command) -> float:
+    """Run a command; return its wall time in seconds."""
+    start = time.perf_counter()
+    run(command)
+    return time.perf_counter() - start
+
+
+def progress(message: str) -> None:
+    """Say what is being measured, on stderr, so stdout holds only the table."""
+    print(f"bench_foundation: {message}", file=sys.stderr, flush=True)
+
+
+def bake_command(cookiecutter: str, template: Path, out: Path) -> Command:
+    """Return the command baking the template with its default answers into `out`."""
+    return Command((cookiecutter, "--no-input", str(template), "-o", str(out)), out)
+
+
+def bake_times(cookiecutter: str, template: Path, work: Path, repeats: int) -> list[float]:
+    """Time `repeats` bakes, each into a fresh folder."""
+    folders = [Path(tempfile.mkdtemp(prefix="bake-", dir=work)) for _ in range(repeats)]
+    return [timed(bake_command(cookiecutter, template, out)) for out in folders]
+
+
+def bake_project(cookiecutter: str, template: Path, out: Path) -> Path:
+    """Bake the template into `out`; return the one project folder made."""
+    out.mkdir()
+    run(bake_command(cookiecutter, template, out))
+    (project,) = out.iterdir()
+    return project
+
+
+def setup_times(tools: Tools, project: Path, repeats: int) -> list[float]:
+    """Time `make setup` from no .venv, after one untimed sync warmed the uv cache."""
+    run(Command((tools.uv, "sync", "--frozen"), project))
+    setup = Command((tools.make, "setup", f"UV={tools.uv}"), project)
+    samples = []
+    for _ in range(repeats):
+        shutil.rmtree(project / ".venv")
+        samples.append(timed(setup))
+    return samples
+
+
+def venv_python(project: Path) -> str:
+    """Return the project's own interpreter."""
+    return str(project / ".venv" / "bin" / "python")
+
+
+def help_times(project: Path, work: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """Time `--help` of the project and of a minimal Hydra app, interleaved."""
+    app = work / "minimal_app.py"
+    app.write_text(MINIMAL_APP, encoding="utf-8")
+    python = venv_python(project)
+    commands = (
+        Command((python, "-m", project.name, "--help"), project),
+        Command((python, str(app), "--help"), work),
+    )
+    for command in commands:
+        run(command)  # warm-up: byte-code compiled, files in the page cache
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for command, times in zip(commands, samples, strict=True):
+            times.append(timed(command))
+    return samples
+
+
+def proc_field(path: str, key: str) -> str | None:
+    """Return the value of the first `key: value` line of a /proc file, or None."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def memory() -> str:
+    """Return the machine's total memory in GiB, from /proc/meminfo."""
+    total = proc_field("/proc/meminfo", "MemTotal")  # e.g. "24684096 kB"
+    if total is None:
+        return "unknown"
+    return f"{int(total.split()[0]) / 1024**2:.1f} GiB"
+
+
+def describe_machine(uv: str, python: str) -> list[str]:
+    """Describe the machine and the versions measured, one markdown bullet each."""
+    cpu = proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
+    python_version, hydra_version = run(Command((python, "-c", VERSIONS), ROOT)).split()
+    uv_version = " ".join(run(Command((uv, "--version"), ROOT)).split()[:2])
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores",
+        f"Memory: {memory()}",
+        f"OS: {platform.system()} {platform.release()}",
+        f"Python {python_version}, hydra-core {hydra_version}, {uv_version}",
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}",
+    ]
+
+
+def row(label: str, samples: list[float]) -> str:
+    """Return one table row: the median, min and max of the samples."""
+    stats = (statistics.median(samples), min(samples), max(samples))
+    return f"| {label} | " + " | ".join(f"{value:.3f}" for value in stats) + " |"
+
+
+def render(results: Results, machine: list[str], max_ratio: float) -> str:
+    """Return the markdown section, markers included."""
+    verdict = "within" if results.ratio <= max_ratio else "**over**"
+    return "\n".join(
+        [
+            START,
+            "## Foundation: bake, setup, start-up",
+            "",
+            f"The default bake (`{results.package}`): wall times in seconds over "
+            f"{len(results.bake)} repeats. The `--help` runs alternate with the minimal "
+            "app's, after one warm-up run each (byte-code cached). Regenerate with "
+            "`make bench` (`benchmarks/bench_foundation.py`).",
+            "",
+            "| Measure | Median | Min | Max |",
+            "| --- | ---: | ---: | ---: |",
+            row("Bake: `cookiecutter --no-input`", results.bake),
+            row("`make setup` from no .venv, warm uv cache", results.setup),
+            row(f"`python -m {results.package} --help`", results.help),
+            row("Minimal Hydra app `--help`", results.minimal_help),
+            "",
+            f"`--help` takes {results.ratio:.2f}x the minimal Hydra app's time: "
+            f"{verdict} the limit of {max_ratio:.2f}x.",
+            "",
+            "Machine:",
+            "",
+            *(f"- {line}" for line in machine),
+            END,
+        ]
+    )
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put the section in `path` between its markers, replacing any earlier one."""
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    before, start, rest = text.partition(START)
+    if start:
+        _, end, after = rest.partition(END)
+        if not end:
+            raise SystemExit(f"error: {path} has {START} but no {END}")
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """Return an argparse type accepting only positive numbers of `kind`."""
+
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not positive")
+        return value
+
+    return parse
+
+
+def parse_args() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
+    parser.add_argument("--repeats", type=positive(int), default=5, help="timed runs")
+    parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
+    parser.add_argument(
+        "--cookiecutter",
+        default=shutil.which("cookiecutter") or "cookiecutter",
+        help="cookiecutter executable",
+    )
+    parser.add_argument(
+        "--max-ratio",
+        type=positive(float),
+        default=1.2,
+        help="largest allowed --help time over the minimal app's (default 1.2)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="markdown file holding the section",
+    )
+    args = parser.parse_args()
+    if not (args.template / "cookiecutter.json").is_file():
+        parser.error(f"{args.template} is not a cookiecutter template")
+    return args
+
+
+def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[str]]:
+    """Run every measure in a scratch folder; return the times and the machine."""
+    with tempfile.TemporaryDirectory(prefix="bench-foundation-") as tmp:
+        work = Path(tmp)
+        progress(f"baking {repeats} times")
+        bake = bake_times(tools.cookiecutter, template, work, repeats)
+        project = bake_project(tools.cookiecutter, template, work / "project")
+        progress(f"running make setup {repeats} times")
+        setup = setup_times(tools, project, repeats)
+        progress(f"running --help {repeats} times")
+        project_help, minimal_help = help_times(project, work, repeats)
+        machine = describe_machine(tools.uv, venv_python(project))
+    results = Results(project.name, bake, setup, project_help, minimal_help)
+    return results, machine
+
+
+def main() -> int:
+    """Measure, print the table, update the docs, and check the --help ratio."""
+    args = parse_args()
+    tools = Tools(args.uv, args.cookiecutter, shutil.which("make") or "make")
+    results, machine = measure(tools, args.template.resolve(), args.repeats)
+    section = render(results, machine, args.max_ratio)
+    print(section)
+    write_section(args.output, section)
+    if results.ratio > args.max_ratio:
+        print(
+            f"error: `python -m {results.package} --help` takes {results.ratio:.2f}x "
+            f"the time of a minimal Hydra app (limit {args.max_ratio}x); "
+            f"profile it with `python -m cProfile -s cumtime -m {results.package} --help`"
+            f" or `python -X importtime -m {results.package} --help`",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Render tier: every option set bakes into exactly the expected files; bad answers are refused."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DEFAULTS, ROOT, Bakery, Options, run
+
+pytestmark = pytest.mark.render
+
+# The files of a default bake, in a project whose package is PKG.
+EXPECTED_FILES = """
+.dvc/.gitignore .dvc/config .dvcignore .github/workflows/ci.yaml .gitignore
+.pre-commit-config.yaml LICENSE Makefile README.md dvc.yaml pyproject.toml uv.lock
+conf/config.yaml conf/data/diabetes.yaml conf/debug/default.yaml
+conf/experiment/mlp_wide.yaml conf/logger/none.yaml conf/logger/wandb.yaml
+conf/model/mlp.yaml conf/model/ridge.yaml
+data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep
+reports/figures/.gitkeep
+src/PKG/__init__.py src/PKG/__main__.py src/PKG/config.py src/PKG/py.typed
+src/PKG/runtime/__init__.py src/PKG/runtime/cli.py src/PKG/runtime/logs.py
+src/PKG/runtime/records.py src/PKG/runtime/registry.py src/PKG/runtime/run.py
+src/PKG/runtime/tracking.py
+src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py
+src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py
+tests/conftest.py tests/test_cli.py tests/test_config.py tests/test_pipeline.py
+tests/test_runtime.py
+""".split()
+# Jinja markers; `${...}` (OmegaConf) and `${{ ... }}` (GitHub Actions) are not template leftovers.
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\}\}|\{%|%\}|\{#")
+LICENSE_FIRST_LINES = {
+    "MIT": "MIT License",
+    "BSD-3-Clause": "BSD 3-Clause License",
+    "Apache-2.0": "Apache License",
+}
+BUCKETS = [("", "us-west-004"), ("lab-results-2026", "eu-central-003")]
+
+
+def is_valid(options: Options) -> bool:
+    """The validity rule of the matrix: every choice combination is valid, except that a
+    B2 region without a bucket is never asked for (the region is only used with a bucket)."""
+    return bool(options["b2_bucket"]) or options["b2_region"] == DEFAULTS["b2_region"]
+
+
+def option_matrix() -> list[dict[str, str]]:
+    """Every combination of Python version, license and B2 setup that the rule allows."""
+    combos = itertools.product(
+        DEFAULTS["python_version"],  # type: ignore[arg-type]
+        DEFAULTS["license"],  # type: ignore[arg-type]
+        [(b, r) for b in ("", BUCKETS[1][0]) for r in (BUCKETS[0][1], BUCKETS[1][1])],
+    )
+    matrix = [
+        {"python_version": py, "license": lic, "b2_bucket": bucket, "b2_region": region}
+        for py, lic, (bucket, region) in combos
+    ]
+    return [options for options in matrix if is_valid(options)]
+
+
+def files_of(project: Path) -> set[str]:
+    """Every file in a baked project, relative to it, ignoring git's own folder."""
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts[:1]
+    }
+
+
+def expected_files(pkg: str, license_name: str) -> set[str]:
+    """The exact file set a bake should produce for these options."""
+    files = {name.replace("PKG", pkg) for name in EXPECTED_FILES}
+    if license_name == "none":
+        files.discard("LICENSE")
+    return files
+
+
+def test_the_validity_rule_drops_only_regions_without_a_bucket() -> None:
+    matrix = option_matrix()
+    assert len(matrix) == 4 * 4 * 3
+    assert all(o["b2_bucket"] or o["b2_region"] == DEFAULTS["b2_region"] for o in matrix)
+
+
+@pytest.mark.parametrize(
+    "options", option_matrix(), ids=lambda o: "-".join(v or "nobucket" for v in o.values())
+)
+def test_every_option_set_bakes_exactly_the_expected_files(
+    bakery: Bakery, options: dict[str, str]
+) -> None:
+    project = bakery(options)
+    assert files_of(project) == expected_files("my_project", options["license"])
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(project).parts[:1]:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert not LEFTOVER.search(text), f"template marker left in {path.name}"
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'requires-python = ">={options["python_version"]}"' in pyproject
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    assert f'requires-python = ">={options["python_version"]}"' in lock
+    assert 'name = "my-project"' in lock
+    assert "lockproject" not in lock
+    if options["license"] != "none":
+        first = (project / "LICENSE").read_text(encoding="utf-8").strip().splitlines()[0]
+        assert first.strip() == LICENSE_FIRST_LINES[options["license"]]
+
+
+def test_a_project_name_becomes_the_package_and_wandb_names(bakery: Bakery) -> None:
+    project = bakery({"project_name": "Deep Sea Survey"})
+    assert project.name == "deep_sea_survey"
+    assert files_of(project) == expected_files("deep_sea_survey", "MIT")
+    assert "project: deep-sea-survey" in (project / "conf/logger/wandb.yaml").read_text()
+    assert 'name = "deep-sea-survey"' in (project / "pyproject.toml").read_text()
+
+
+def test_the_project_starts_as_a_git_repository_on_main(bakery: Bakery) -> None:
+    project = bakery()
+    head = run(["git", "symbolic-ref", "HEAD"], cwd=project)
+    assert head.stdout.strip() == "refs/heads/main"
+    assert "dvc.yaml" in run(["git", "status", "--porcelain"], cwd=project).stdout
+
+
+def test_baking_leaves_the_global_git_config_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text("[user]\n\tname = Someone\n", encoding="utf-8")
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(tmp_path / "out"),
+            str(ROOT),
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert gitconfig.read_text(encoding="utf-8") == "[user]\n\tname = Someone\n"
+    assert sorted(p.name for p in home.iterdir()) == [".gitconfig"]
+
+
+# (answer, value, the line the user must see)
+BAD_ANSWERS = [
+    ("pkg_name", "my-pkg", "pkg_name 'my-pkg' is not a Python identifier; try 'my_pkg'"),
+    ("pkg_name", "class", "pkg_name 'class' is a Python keyword; try 'class_project'"),
+    ("pkg_name", "1abc", "pkg_name '1abc' is not a Python identifier; try 'abc_project'"),
+    ("pkg_name", "", "pkg_name '' is empty; try 'project'"),
+    ("project_name", "", "project_name is empty; try 'My Project'"),
+    (
+        "pkg_name",
+        "os",
+        "pkg_name 'os' shadows the standard library module of that name; try 'os_project'",
+    ),
+    ("pkg_name", "wandb", "pkg_name 'wandb' shadows a package the project depends on"),
+    ("pkg_name", "über", "pkg_name 'über' has non-ASCII characters; try 'uber'"),
+    ("project_name", "x" * 200, "project_name is 200 characters long (at most 80)"),
+    ("pkg_name", "a" * 200, "pkg_name '" + "a" * 200 + "' is longer than 40 characters"),
+    ("project_name", "../evil", "project_name '../evil' looks like a path; try 'evil'"),
+    ("pkg_name", "../evil", "pkg_name '../evil' is not a Python identifier; try 'evil'"),
+    ("b2_bucket", "My_Bucket", "b2_bucket 'My_Bucket' is not a valid B2 bucket name"),
+    ("b2_bucket", "abc", "b2_bucket 'abc' is not a valid B2 bucket name"),
+    (
+        "b2_bucket",
+        "b2-results",
+        "b2_bucket 'b2-results' starts with 'b2-', which Backblaze reserves",
+    ),
+    ("b2_region", "mars-1", "b2_region 'mars-1' is not a B2 region such as 'us-west-004'"),
+    ("author_email", "me.example.com", "author_email 'me.example.com' is not an e-mail address"),
+    ("wandb_project", "my/project", "wandb_project 'my/project' may hold only letters"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"), BAD_ANSWERS, ids=[a[0] for a in BAD_ANSWERS]
+)
+def test_a_bad_answer_is_refused_with_one_line_and_nothing_left(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    stderr = refused_bake(tmp_path, field, value)
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    assert message in errors[0]
+
+
+@pytest.mark.parametrize(("field", "value"), [("python_version", "3.9"), ("license", "GPL")])
+def test_cookiecutter_itself_refuses_a_value_outside_the_choices(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    stderr = refused_bake(tmp_path, field, value)
+    assert f"{value} provided for choice variable {field}" in stderr.strip().splitlines()[-1]
+
+
+def refused_bake(tmp_path: Path, field: str, value: str) -> str:
+    """Bake with one answer set; check it fails and leaves nothing; return its stderr."""
+    out = tmp_path / "sandbox" / "out"
+    out.mkdir(parents=True)
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(out), str(ROOT)]
+    result = run([*command, f"{field}={value}"], cwd=out)
+    assert result.returncode != 0
+    assert list(out.iterdir()) == []
+    assert [p.name for p in (tmp_path / "sandbox").iterdir()] == ["out"]
+    return result.stderr
