@@ -54,6 +54,20 @@ def help_text() -> str:
     )
 
 
+def print_help(root: Path, overrides: list[str]) -> None:
+    """Print the help text with the config composed from `overrides`.
+
+    Hydra's own --help first lists every config group of Hydra and of the app,
+    which takes longer than starting the program; this text lists them from
+    conf/ directly.
+    """
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    print(help_text().replace("$CONFIG", OmegaConf.to_yaml(cfg)))
+
+
 def _task(cfg: DictConfig) -> None:
     from .run import execute  # deferred: keeps --help free of the run machinery
 
@@ -69,10 +83,12 @@ def main() -> None:
     """Entry point of `python -m <package>` and of the `<package>` script."""
     root = find_project_root()
     os.chdir(root)
-    if not OmegaConf.has_resolver("help_text"):
-        OmegaConf.register_new_resolver("help_text", help_text)
     register_configs()
-    if not any(arg.startswith("stage=") or arg.startswith("-") for arg in sys.argv[1:]):
+    args = sys.argv[1:]
+    if "--help" in args or "-h" in args:
+        print_help(root, [arg for arg in args if arg not in ("--help", "-h")])
+        return
+    if not any(arg.startswith("stage=") or arg.startswith("-") for arg in args):
         names = ", ".join(registry.stage_names())
         print(
             f"error: no stage given; add stage=NAME (one of: {names}), or see --help",
