@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_PKG, DEFAULTS, Bakery, require_ok, run
+from conftest import DEFAULT_PKG, DEFAULTS, ROOT, Bakery, require_ok, run
 from pythons import find_python
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("default-project")]
@@ -138,3 +138,25 @@ def test_the_shipped_lock_installs_for_each_python_version(
     require_ok(run([uv, "sync", "--frozen", "--python", python], cwd=project))
     code = f"import {DEFAULT_PKG}.runtime.cli, sklearn, dvc, wandb"
     require_ok(run([".venv/bin/python", "-c", code], cwd=project))
+
+
+def test_make_repro_runs_the_pipeline_through_dvc(
+    project: Path, pipeline: dict[str, dict[str, object]], uv: str
+) -> None:
+    result = require_ok(run(["make", "repro", f"UV={uv}"], cwd=project, env=OFFLINE))
+    lock = (project / "dvc.lock").read_text(encoding="utf-8")
+    for stage in STAGES:
+        assert f"  {stage}:" in lock
+    assert "epoch 30/30" in result.stderr + result.stdout
+
+
+@pytest.mark.xdist_group("demo")
+def test_make_demo_bakes_installs_runs_and_prints_the_metrics(tmp_path: Path, uv: str) -> None:
+    demo = tmp_path / "demo"
+    result = require_ok(
+        run(["make", "demo", f"DEMO_DIR={demo}", f"UV={uv}"], cwd=ROOT, env=OFFLINE)
+    )
+    printed = result.stdout[result.stdout.index("metrics.json ==") :]
+    metrics, _ = json.JSONDecoder().raw_decode(printed[printed.index("{") :])
+    assert set(metrics) == {"rmse", "mae", "r2"}
+    assert all(math.isfinite(value) for value in metrics.values())

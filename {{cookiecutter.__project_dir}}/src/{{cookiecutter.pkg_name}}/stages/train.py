@@ -52,6 +52,10 @@ def rmse(model: FittedModel, x: Table, y: Table) -> float:
     return float(np.sqrt(np.mean((model.predict(x) - y) ** 2)))
 
 
+def _fmt(scores: dict[str, float]) -> str:
+    return " ".join(f"{key}={value:.3f}" for key, value in scores.items())
+
+
 def train(cfg: Config, run: Run) -> Metrics:
     """Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
     data_dir = Path(cfg.featurize.output_dir)
@@ -65,8 +69,10 @@ def train(cfg: Config, run: Run) -> Metrics:
     )
     y_scaled = (y_train - model.y_mean) / model.y_std
     rng = np.random.default_rng(cfg.seed)
-    curve = []
-    bar = tqdm(range(1, cfg.train.epochs + 1), desc=f"train {cfg.model.name}", unit="epoch")
+    curve: list[list[float]] = []
+    # The bar shows on a terminal; in logs (DVC, SLURM) a line every tenth of the epochs does.
+    bar = tqdm(range(1, cfg.train.epochs + 1), desc=f"train {cfg.model.name}", disable=None)
+    report_every = max(1, cfg.train.epochs // 10)
     for epoch in bar:
         order = rng.permutation(len(x_train))
         for start in range(0, len(order), cfg.train.batch_size):
@@ -77,9 +83,10 @@ def train(cfg: Config, run: Run) -> Metrics:
             "val_rmse": rmse(model, x_val, y_val),
         }
         run.log_metrics(scores, step=epoch)
-        bar.set_postfix(scores)
         curve.append([epoch, scores["train_rmse"], scores["val_rmse"]])
-        run.log.debug("epoch %d: train_rmse=%.3f val_rmse=%.3f", epoch, *curve[-1][1:])
+        bar.set_postfix(scores)
+        if bar.disable and (epoch % report_every == 0 or epoch == cfg.train.epochs):
+            run.log.info("epoch %d/%d: %s", epoch, cfg.train.epochs, _fmt(scores))
 
     model_path = Path(cfg.train.model_path)
     model_path.parent.mkdir(parents=True, exist_ok=True)
