@@ -206,3 +206,13 @@ def refused_bake(tmp_path: Path, field: str, value: str) -> str:
     assert list(out.iterdir()) == []
     assert [p.name for p in (tmp_path / "sandbox").iterdir()] == ["out"]
     return result.stderr
+
+
+def test_every_line_of_the_main_config_says_what_it_does(bakery: Bakery) -> None:
+    config = (bakery() / "conf" / "config.yaml").read_text(encoding="utf-8").splitlines()
+    uncommented = [
+        line
+        for line in config
+        if line.strip() and not line.lstrip().startswith("#") and " # " not in line
+    ]
+    assert uncommented == []

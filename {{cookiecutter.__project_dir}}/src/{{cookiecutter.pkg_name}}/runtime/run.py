@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import sys
 import time
@@ -53,7 +52,6 @@ def seed_everything(seed: int) -> None:
 
     random.seed(seed)
     np.random.seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
 

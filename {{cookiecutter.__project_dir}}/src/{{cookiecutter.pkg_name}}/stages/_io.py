@@ -39,3 +39,10 @@ def split_target(columns: Sequence[str], rows: Table, target: str) -> tuple[Tabl
         )
     index = list(columns).index(target)
     return np.delete(rows, index, axis=1), rows[:, index]
+
+
+def read_xy(path: Path, target: str) -> tuple[list[str], Table, Table]:
+    """Read a table and split it: the feature names, features X and target y."""
+    columns, rows = read_table(path)
+    x, y = split_target(columns, rows, target)
+    return [name for name in columns if name != target], x, y

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import Config
 from ..runtime import Metrics, Run
-from ._io import read_table, split_target, write_table
+from ._io import read_xy, write_table
 from .train import FittedModel
 
 
@@ -22,8 +22,7 @@ def evaluate(cfg: Config, run: Run) -> Metrics:
     model = pickle.loads(model_path.read_bytes())
     if not isinstance(model, FittedModel):
         raise TypeError(f"{model_path} does not hold a model written by stage=train")
-    columns, rows = read_table(Path(cfg.featurize.output_dir) / "test.csv")
-    x_test, y_test = split_target(columns, rows, cfg.data.target)
+    _, x_test, y_test = read_xy(Path(cfg.featurize.output_dir) / "test.csv", cfg.data.target)
     predicted = model.predict(x_test)
 
     errors = predicted - y_test

@@ -10,26 +10,21 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from ..config import Config
 from ..runtime import Metrics, Run
-from ._io import read_table, split_target, write_table
+from ._io import read_xy, write_table
 
 
 def featurize(cfg: Config, run: Run) -> Metrics:
     """Scale the features (fitted on train only) and carve a validation set out of train."""
     interim = Path(cfg.data.interim_dir)
-    columns, train_rows = read_table(interim / "train.csv")
-    _, test_rows = read_table(interim / "test.csv")
-    x_train, y_train = split_target(columns, train_rows, cfg.data.target)
-    x_test, y_test = split_target(columns, test_rows, cfg.data.target)
+    names, x_train, y_train = read_xy(interim / "train.csv", cfg.data.target)
+    _, x_test, y_test = read_xy(interim / "test.csv", cfg.data.target)
     x_train, x_val, y_train, y_val = train_test_split(
         x_train, y_train, test_size=cfg.data.val_size, random_state=cfg.seed
     )
 
     poly = PolynomialFeatures(degree=cfg.featurize.degree, include_bias=False)
     scaler = StandardScaler().fit(poly.fit_transform(x_train))
-    features = [
-        name.replace(" ", "*")
-        for name in poly.get_feature_names_out([c for c in columns if c != cfg.data.target])
-    ]
+    features = [name.replace(" ", "*") for name in poly.get_feature_names_out(names)]
     out = Path(cfg.featurize.output_dir)
     for split, x, y in (
         ("train", x_train, y_train),

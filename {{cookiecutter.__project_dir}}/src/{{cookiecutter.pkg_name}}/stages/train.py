@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..config import Config, MLPConfig, ModelConfig, RidgeConfig
 from ..runtime import Metrics, Run
-from ._io import Table, read_table, split_target, write_table
+from ._io import Table, read_xy, write_table
 
 
 @dataclass
@@ -59,10 +59,8 @@ def _fmt(scores: dict[str, float]) -> str:
 def train(cfg: Config, run: Run) -> Metrics:
     """Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
     data_dir = Path(cfg.featurize.output_dir)
-    columns, train_rows = read_table(data_dir / "train.csv")
-    _, val_rows = read_table(data_dir / "val.csv")
-    x_train, y_train = split_target(columns, train_rows, cfg.data.target)
-    x_val, y_val = split_target(columns, val_rows, cfg.data.target)
+    _, x_train, y_train = read_xy(data_dir / "train.csv", cfg.data.target)
+    _, x_val, y_val = read_xy(data_dir / "val.csv", cfg.data.target)
 
     model = FittedModel(
         build_estimator(cfg.model, cfg.seed), float(y_train.mean()), float(y_train.std())
