@@ -6,18 +6,22 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from {{ cookiecutter.pkg_name }}.config import Config, MLPConfig, RidgeConfig, register_configs
+from {{ cookiecutter.pkg_name }}.config import (
+    Config,
+    ConfigError,
+    MLPConfig,
+    RidgeConfig,
+    to_typed,
+)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def compose_config(*overrides: str) -> Config:
-    register_configs()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=["stage=train", *overrides])
-    typed = OmegaConf.to_object(cfg)
+    typed = to_typed(cfg)
     assert isinstance(typed, Config)
     return typed
 
@@ -47,3 +51,17 @@ def test_outputs_sit_at_fixed_paths_in_the_project() -> None:
     cfg = compose_config()
     assert cfg.train.model_path == "./models/model.pkl"
     assert cfg.evaluate.metrics_json == "./reports/metrics.json"
+
+
+def test_an_unknown_model_option_is_refused_by_name() -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=train", "model.name=forest"])
+    with pytest.raises(ConfigError, match=r"model\.name .forest. has no schema"):
+        to_typed(cfg)
+
+
+def test_a_key_added_with_plus_is_refused_by_the_schema() -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["stage=train", "+train.epoch=3"])
+    with pytest.raises(ConfigError, match=r"train\.epoch"):
+        to_typed(cfg)

@@ -1,17 +1,19 @@
 """Typed schema of the configuration in conf/.
 
-Hydra checks every composed config against these dataclasses, so a wrong type
-(`train.epochs=many`) or an unknown key (`train.epoch=3`) fails before a stage
-starts, with a message that names the key. The values themselves live in the
-YAML files under conf/; the defaults here only document the shape.
+Every composed config is checked against these dataclasses before a stage
+starts, so a wrong type (`train.epochs=many`) or an unknown key
+(`+train.epoch=3`) fails with a message that names the key. The values live in
+the YAML files under conf/, which stay plain YAML so that DVC can compose them
+too (`dvc exp run -S ...`); the defaults here only document the shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
@@ -122,9 +124,27 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
-def register_configs() -> None:
-    """Make the schemas known to Hydra (conf/ refers to them by these names)."""
-    store = ConfigStore.instance()
-    store.store(name="base_config", node=Config)
-    store.store(group="schema/model", name="ridge", node=RidgeConfig)
-    store.store(group="schema/model", name="mlp", node=MLPConfig)
+# The schema of each option of the `model` group, by its `name`.
+MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {"ridge": RidgeConfig, "mlp": MLPConfig}
+
+
+class ConfigError(ValueError):
+    """A composed config that does not fit the schema."""
+
+
+def to_typed(cfg: DictConfig | dict[str, Any]) -> Config:
+    """Check a composed config against the schema and return it as dataclasses."""
+    raw = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    name = OmegaConf.select(raw, "model.name", default=None)
+    if name not in MODEL_SCHEMAS:
+        known = ", ".join(MODEL_SCHEMAS)
+        raise ConfigError(
+            f"model.name '{name}' has no schema (known: {known}); add it to MODEL_SCHEMAS"
+        )
+    try:
+        schema = OmegaConf.structured(Config(model=MODEL_SCHEMAS[name]()))
+        return cast(Config, OmegaConf.to_object(OmegaConf.merge(schema, raw)))
+    except OmegaConfBaseException as error:
+        reason = str(error).splitlines()[0]
+        key = getattr(error, "full_key", None)
+        raise ConfigError(f"config key '{key}': {reason}" if key else reason) from error

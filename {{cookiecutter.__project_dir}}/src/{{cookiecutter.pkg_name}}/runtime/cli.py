@@ -1,34 +1,57 @@
-"""Command line: `python -m <package> stage=NAME [overrides]`, through Hydra.
+"""Command line: `python -m <package> stage=NAME [overrides]`, and a few commands.
+
+    python -m <package> stage=train model=mlp     one stage, config composed by Hydra
+    python -m <package> params                    rewrite params.yaml from conf/
+    python -m <package> check                     dvc.yaml against the stage registry
+    python -m <package> remote ...                the DVC remote (B2): use, login, check
 
 The process first moves to the project root, so relative paths in conf/ mean
-the same thing from any working directory, as they do for DVC's stages.
+the same thing from any working directory, as they do for DVC's stages. Under
+DVC (`dvc repro`, `dvc exp run`) a stage reads params.yaml, not conf/.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-
-from ..config import register_configs
+from ..config import ConfigError
 from . import registry
 
 PACKAGE = __name__.split(".")[0]
 EXIT_USAGE = 2
 
 
+class UsageError(ValueError):
+    """A command line that cannot run; the message says what to type instead."""
+
+
 def find_project_root() -> Path:
-    """Return the folder holding conf/config.yaml: beside the sources, else above the cwd."""
-    candidates = [Path(__file__).resolve().parents[3], *Path.cwd().resolve().parents]
-    candidates.insert(1, Path.cwd().resolve())
-    for folder in candidates:
+    """Return the folder holding conf/config.yaml: the working directory or above, else
+    the folder beside the sources."""
+    cwd = Path.cwd().resolve()
+    for folder in [cwd, *cwd.parents, Path(__file__).resolve().parents[3]]:
         if (folder / "conf" / "config.yaml").is_file():
             return folder
-    raise SystemExit(f"error: no conf/config.yaml found; run {PACKAGE} inside the project folder")
+    raise UsageError(f"no conf/config.yaml found; run {PACKAGE} inside the project folder")
+
+
+def use_sources_of(root: Path) -> None:
+    """Re-run this command with the project's own sources if another copy was imported.
+
+    `dvc exp run --queue/--temp` runs stages in a temporary copy of the repository,
+    while the environment's editable install points at the original sources. The
+    experiment must run the code it was queued with, so the copy's src/ goes first.
+    """
+    wanted = root / "src"
+    imported = Path(__file__).resolve().parents[2]
+    if not (wanted / PACKAGE).is_dir() or wanted.resolve() == imported:
+        return
+    path = os.pathsep.join(filter(None, [str(wanted), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    os.execve(sys.executable, [sys.executable, "-m", PACKAGE, *sys.argv[1:]], env)
 
 
 def help_text() -> str:
@@ -46,7 +69,8 @@ def help_text() -> str:
         f"{PACKAGE}: run one stage of the pipeline, configured by conf/.\n\n"
         f"Usage:\n"
         f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
-        f"  python -m {PACKAGE} --multirun stage=train model=ridge,mlp   # a sweep\n\n"
+        f"  python -m {PACKAGE} --multirun stage=train model=ridge,mlp   # a sweep\n"
+        f"  python -m {PACKAGE} params | check | remote ...   # see the README\n\n"
         f"Stages (in pipeline order):\n{stages}\n\n"
         f"Config groups (group=option):\n{group_lines}\n\n"
         f"Debug mode: add debug=default. Hydra's own options: --hydra-help.\n\n"
@@ -54,46 +78,124 @@ def help_text() -> str:
     )
 
 
-def print_help(root: Path, overrides: list[str]) -> None:
+def print_help(root: Path, overrides: list[str]) -> int:
     """Print the help text with the config composed from `overrides`.
 
     Hydra's own --help first lists every config group of Hydra and of the app,
     which takes longer than starting the program; this text lists them from
     conf/ directly.
     """
-    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    print(help_text().replace("$CONFIG", OmegaConf.to_yaml(cfg)))
+    from .params import compose
+
+    print(help_text().replace("$CONFIG", OmegaConf.to_yaml(compose(root, overrides))))
+    return 0
 
 
-def _task(cfg: DictConfig) -> None:
-    from .run import execute  # deferred: keeps --help free of the run machinery
+def stage_under_dvc(root: Path, args: list[str]) -> int:
+    """Run a stage for DVC: its config is params.yaml, exactly as DVC tracked it."""
+    from .params import PARAMS_FILE, load
+    from .run import execute
 
-    overrides = list(HydraConfig.get().overrides.task)
-    try:
-        execute(cfg, overrides)
-    except registry.UnknownStageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+    if len(args) != 1 or not args[0].startswith("stage="):
+        raise UsageError(
+            f"under DVC a stage reads {PARAMS_FILE}; its command must be exactly "
+            f"`python -m {PACKAGE} stage=NAME` (change values with `dvc exp run -S key=value`)"
+        )
+    stage = args[0].removeprefix("stage=")
+    registry.check_stage(stage)
+    settings = load(root, stage)
+    execute(settings, overrides=[f"({PARAMS_FILE})"])
+    return 0
+
+
+def stage_with_hydra(root: Path) -> int:
+    """Compose conf/ with the command line's overrides through Hydra, then run the stage."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    from ..config import to_typed
+    from .run import execute
+
+    def task(cfg: DictConfig) -> None:
+        try:
+            registry.check_stage(str(cfg.stage))
+            settings = to_typed(cfg)
+        except (registry.UnknownStageError, ConfigError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)  # Hydra would add a traceback to an exception
+        execute(settings, overrides=list(HydraConfig.get().overrides.task))
+
+    app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
+    app(task)()
+    return 0
+
+
+def params_command(root: Path, args: list[str]) -> int:
+    """`params`: rewrite params.yaml from conf/ and say which values changed."""
+    from .params import PARAMS_FILE, refresh
+
+    if args:
+        raise UsageError(f"`params` takes no arguments; to change values edit conf/ ({args[0]})")
+    changes = refresh(root)
+    for change in changes:
+        print(f"{PARAMS_FILE}: {change}")
+    print(f"{PARAMS_FILE} is up to date with conf/ ({len(changes)} values changed)")
+    return 0
+
+
+def check_command(root: Path, args: list[str]) -> int:
+    """`check`: compare dvc.yaml with the stage registry."""
+    from .pipeline import check_dvc_yaml
+
+    problems = check_dvc_yaml(root)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"dvc.yaml matches the stage registry ({', '.join(registry.stage_names())})")
+    return 1 if problems else 0
+
+
+def remote_command(root: Path, args: list[str]) -> int:
+    """`remote ...`: configure and check the DVC remote."""
+    from .remote import main as remote_main
+
+    return remote_main(root, args)
+
+
+COMMANDS: dict[str, Callable[[Path, list[str]], int]] = {
+    "params": params_command,
+    "check": check_command,
+    "remote": remote_command,
+}
+
+
+def dispatch(root: Path, args: list[str]) -> int:
+    """Route the command line to a command, the help, or a stage run."""
+    if args and args[0] in COMMANDS:
+        return COMMANDS[args[0]](root, args[1:])
+    if "--help" in args or "-h" in args:
+        return print_help(root, [arg for arg in args if arg not in ("--help", "-h")])
+    if not any(arg.startswith("stage=") or arg.startswith("-") for arg in args):
+        names = ", ".join(registry.stage_names())
+        raise UsageError(f"no stage given; add stage=NAME (one of: {names}), or see --help")
+    from .params import under_dvc
+
+    if under_dvc():
+        use_sources_of(root)
+        return stage_under_dvc(root, args)
+    return stage_with_hydra(root)
 
 
 def main() -> None:
     """Entry point of `python -m <package>` and of the `<package>` script."""
-    root = find_project_root()
-    os.chdir(root)
-    register_configs()
-    args = sys.argv[1:]
-    if "--help" in args or "-h" in args:
-        print_help(root, [arg for arg in args if arg not in ("--help", "-h")])
-        return
-    if not any(arg.startswith("stage=") or arg.startswith("-") for arg in args):
-        names = ", ".join(registry.stage_names())
-        print(
-            f"error: no stage given; add stage=NAME (one of: {names}), or see --help",
-            file=sys.stderr,
-        )
+    try:
+        root = find_project_root()
+        os.chdir(root)
+        code = dispatch(root, sys.argv[1:])
+    except (UsageError, registry.UnknownStageError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
-    app(_task)()
+    sys.exit(code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from ..config import Config
 from . import registry
@@ -72,15 +73,28 @@ def _check_metrics(stage: str, metrics: object) -> Metrics:
     return checked
 
 
-def execute(cfg: DictConfig, overrides: Sequence[str]) -> Metrics:
-    """Run the stage `cfg.stage` and record everything about it in a new run folder."""
-    stage = str(cfg.stage)
+def runs_dir(settings: Config) -> Path:
+    """Where run folders go; under DVC, in the repository DVC was started from.
+
+    `dvc exp run --queue/--temp` runs stages in a temporary copy that is deleted
+    afterwards; DVC_ROOT names the original repository, so the records survive.
+    """
+    path = Path(settings.runtime.runs_dir)
+    dvc_root = os.environ.get("DVC_ROOT")
+    if dvc_root and not path.is_absolute():
+        return Path(dvc_root) / path
+    return path
+
+
+def execute(settings: Config, overrides: Sequence[str]) -> Metrics:
+    """Run the stage `settings.stage` and record everything about it in a new run folder."""
+    stage = settings.stage
     registry.check_stage(stage)
-    settings = cast(Config, OmegaConf.to_object(cfg))
     debug = settings.runtime.mode == "debug"
-    run_id, run_dir = create_run_dir(Path(settings.runtime.runs_dir), stage)
+    run_id, run_dir = create_run_dir(runs_dir(settings), stage)
     log = configure_logging(run_dir / "run.log", settings.runtime.log_level)
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    resolved = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(settings)))
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(resolved))
     write_json_atomic(run_dir / "overrides.json", list(overrides))
     record: dict[str, Any] = {
         "id": run_id,
@@ -94,13 +108,12 @@ def execute(cfg: DictConfig, overrides: Sequence[str]) -> Metrics:
     log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
 
     seed_everything(settings.seed)
-    resolved = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     tracker = open_tracker(
         settings.logger,
         debug=debug,
         run_id=run_id,
         run_dir=run_dir,
-        group=settings.experiment_name,
+        group=os.environ.get("DVC_EXP_NAME") or settings.experiment_name,
         job_type=stage,
         run_config=resolved,
     )
