@@ -74,6 +74,8 @@ def uv() -> str:
     found = os.environ.get("UV") or shutil.which("uv")
     if not found:
         pytest.fail("uv not found: run the tests through `make test`, which installs it")
+    # Generated projects call `uv` by name (Makefile, pre-commit hooks), as users have it.
+    os.environ["PATH"] = os.pathsep.join([str(Path(found).parent), os.environ.get("PATH", "")])
     return found
 
 
