@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import RunCli
 
 from {{ cookiecutter.pkg_name }}.runtime import registry
@@ -49,3 +50,26 @@ def test_the_cli_works_from_another_directory(run_cli: RunCli, tmp_path: Path) -
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "prepare" in result.stdout
+
+
+def test_dvc_yaml_runs_exactly_the_registered_stages() -> None:
+    from {{ cookiecutter.pkg_name }}.runtime.pipeline import check_dvc_yaml
+
+    assert check_dvc_yaml(Path(__file__).resolve().parents[1]) == []
+
+
+def test_params_reports_which_values_changed() -> None:
+    from {{ cookiecutter.pkg_name }}.runtime.params import changed_keys
+
+    old = {"train": {"epochs": 30, "batch_size": 32}, "seed": 1}
+    new = {"train": {"epochs": 12, "batch_size": 32}, "seed": 1}
+    assert changed_keys(old, new) == ["train.epochs: 30 -> 12"]
+
+
+def test_a_stage_under_dvc_refuses_overrides(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DVC_STAGE", "train")
+    result = run_cli("stage=train", "model=mlp")
+    assert result.returncode == 2
+    assert "under DVC a stage reads params.yaml" in result.stderr

@@ -54,6 +54,7 @@ def _private_files() -> Iterator[None]:
 def use_b2(root: Path, bucket: str, region: str, prefix: str) -> str:
     """Point the `b2` remote at a bucket and make it the default; return its URL."""
     from dvc.config import Config
+    from dvc.config_schema import RelPath
 
     if not BUCKET_NAME.match(bucket) or "--" in bucket:
         raise RemoteError(
@@ -68,7 +69,8 @@ def use_b2(root: Path, bucket: str, region: str, prefix: str) -> str:
             "url": url,
             "endpointurl": endpoint_for(region),
             "region": region,
-            "configpath": str(root / ".dvc" / AWS_CONFIG),  # DVC stores it relative
+            # A RelPath is stored relative to .dvc/, so the config works in every clone.
+            "configpath": RelPath(root / ".dvc" / AWS_CONFIG),
         }
         conf["core"]["remote"] = B2_REMOTE
     return url

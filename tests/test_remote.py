@@ -1,0 +1,276 @@
+"""End-to-end tier: the B2 remote, proven against a real S3 server on 127.0.0.1.
+
+moto's S3 server stands in for Backblaze B2. The project reaches it the way a
+user would reach B2: the committed `b2` remote, its endpoint overridden in
+.dvc/config.local, and the key stored by `make b2-login`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import botocore.session
+import pytest
+from conftest import Bakery, require_ok, run
+from s3server import S3Server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("b2-remote")]
+PKG = "remote_check"
+BUCKET = "lab-results-2026"
+REGION = "eu-central-003"
+KEY_ID = "0041a2b3c4d5e6f0000000001"
+KEY = "K004abcdefghijklmnopqrstuvwxyz0123"
+# What botocore sends when it computes checksums that B2 rejects.
+CHECKSUM_HEADERS = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")
+OUTPUTS = [
+    "data/raw/diabetes.csv",
+    "data/interim",
+    "data/processed",
+    "models/model.pkl",
+    "reports/figures/pred_vs_actual.png",
+]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for project commands: no AWS settings from the machine."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    return {**env, "WANDB_MODE": "disabled", **extra}
+
+
+def project_run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project the way the Makefile does, with a clean AWS environment."""
+    return subprocess.run(
+        list(command),
+        cwd=project,
+        env=clean_env(**env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`uv run dvc ...` in the project."""
+    return project_run(project, "uv", "run", "--frozen", "dvc", *args)
+
+
+def make(project: Path, target: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make <target>` in the project."""
+    return project_run(project, "make", target, **env)
+
+
+def digests(project: Path) -> dict[str, str]:
+    """md5 of every file under the pipeline's outputs."""
+    found = {}
+    for name in OUTPUTS:
+        path = project / name
+        for file in sorted([path] if path.is_file() else path.rglob("*")):
+            if file.is_file():
+                found[file.relative_to(project).as_posix()] = hashlib.md5(
+                    file.read_bytes()
+                ).hexdigest()
+    return found
+
+
+def cache_files(project: Path) -> set[str]:
+    """Every data object in the project's DVC cache (not its run cache)."""
+    cache = project / ".dvc" / "cache" / "files"
+    return {p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()}
+
+
+def in_sync(project: Path) -> bool:
+    """DVC's own word that the remote holds every object the pipeline's outputs need."""
+    status = require_ok(dvc(project, "status", "--cloud", "--json")).stdout.strip()
+    return status in ("{}", "")
+
+
+def objects(server: S3Server, prefix: str) -> list[str]:
+    """Keys stored in the bucket under a prefix."""
+    client = botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=KEY,
+    )
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def point_remote(project: Path, server: S3Server, prefix: str) -> None:
+    """Send the b2 remote to the local server, through .dvc/config.local like a user would."""
+    require_ok(dvc(project, "remote", "modify", "--local", "b2", "endpointurl", server.endpoint))
+    require_ok(dvc(project, "remote", "modify", "--local", "b2", "url", f"s3://{BUCKET}/{prefix}"))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[S3Server]:
+    """moto's S3 server on a free loopback port, with the bucket created."""
+    s3 = S3Server()
+    s3.start()
+    client = botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name=REGION,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=KEY,
+    )
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope="module")
+def project(bakery: Bakery, uv: str) -> Path:
+    """A bake with a B2 bucket, installed, its pipeline run, its key stored."""
+    baked = bakery({"project_name": "Remote Check", "b2_bucket": BUCKET, "b2_region": REGION})
+    require_ok(run(["make", "setup", f"UV={uv}"], cwd=baked))
+    require_ok(project_run(baked, "uv", "run", "--frozen", "dvc", "repro"))
+    return baked
+
+
+def test_the_b2_remote_is_written_at_generation_and_is_the_default(project: Path) -> None:
+    config = (project / ".dvc/config").read_text(encoding="utf-8")
+    assert "remote = b2" in config
+    assert f"url = s3://{BUCKET}/{PKG}" in config
+    assert f"endpointurl = https://s3.{REGION}.backblazeb2.com" in config
+    assert f"region = {REGION}" in config
+    assert "configpath = aws_config" in config
+    aws_config = (project / ".dvc/aws_config").read_text(encoding="utf-8")
+    assert "request_checksum_calculation = when_required" in aws_config
+    assert "response_checksum_validation = when_required" in aws_config
+
+
+def test_push_without_a_key_stops_with_one_clear_error(project: Path, server: S3Server) -> None:
+    point_remote(project, server, "no-key")
+    uploads = len(server.puts())
+    result = make(project, "push")
+    assert result.returncode != 0
+    assert "error: no key for remote 'b2': run `make b2-login`" in result.stderr
+    assert len(server.puts()) == uploads
+
+
+def test_login_stores_the_key_privately_and_git_never_sees_it(project: Path) -> None:
+    result = make(project, "b2-login", B2_APPLICATION_KEY_ID=KEY_ID, B2_APPLICATION_KEY=KEY)
+    require_ok(result)
+    local = project / ".dvc/config.local"
+    assert stat.S_IMODE(local.stat().st_mode) == 0o600
+    assert KEY in local.read_text(encoding="utf-8")
+    require_ok(run(["git", "add", "-A"], cwd=project))
+    staged = require_ok(run(["git", "diff", "--cached"], cwd=project)).stdout
+    assert ".dvc/aws_config" in staged
+    assert KEY not in staged
+    assert KEY_ID not in staged
+    names = require_ok(run(["git", "diff", "--cached", "--name-only"], cwd=project)).stdout
+    assert ".dvc/config.local" not in names
+
+
+def test_a_wrong_endpoint_stops_before_any_data_moves(project: Path, server: S3Server) -> None:
+    require_ok(
+        dvc(project, "remote", "modify", "--local", "b2", "endpointurl", "http://127.0.0.1:9")
+    )
+    uploads = len(server.puts())
+    result = make(project, "push")
+    assert result.returncode != 0
+    assert "error: cannot reach http://127.0.0.1:9: check the remote's endpointurl" in result.stderr
+    assert len(server.puts()) == uploads
+
+
+def test_a_missing_bucket_stops_before_any_data_moves(project: Path, server: S3Server) -> None:
+    point_remote(project, server, "x")
+    require_ok(dvc(project, "remote", "modify", "--local", "b2", "url", "s3://no-such-bucket/x"))
+    uploads = len(server.puts())
+    result = make(project, "push")
+    assert result.returncode != 0
+    assert "error: bucket 'no-such-bucket' does not exist" in result.stderr
+    assert len(server.puts()) == uploads
+
+
+def test_push_then_pull_into_an_empty_cache_restores_every_byte(
+    project: Path, server: S3Server
+) -> None:
+    point_remote(project, server, "roundtrip")
+    before = digests(project)
+    assert len(before) >= 8
+    pushed = require_ok(make(project, "push"))
+    assert "remote 'b2' ok" in pushed.stdout
+    assert objects(server, "roundtrip/")
+    assert in_sync(project)
+    shutil.rmtree(project / ".dvc" / "cache")
+    for name in OUTPUTS:
+        path = project / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    require_ok(make(project, "pull"))
+    assert digests(project) == before
+
+
+def test_no_request_carries_the_checksum_headers_b2_rejects(server: S3Server) -> None:
+    assert server.puts(), "the round trip must have uploaded something"
+    sent = {name for request in server.requests for name in request.headers}
+    assert not [name for name in sent if name.startswith(CHECKSUM_HEADERS)]
+
+
+def test_without_the_aws_config_botocore_would_send_them(project: Path, server: S3Server) -> None:
+    # The control: proves the header check above can fail.
+    empty = project / "empty_aws_config"
+    empty.write_text("[default]\n", encoding="utf-8")
+    point_remote(project, server, "control")
+    require_ok(dvc(project, "remote", "modify", "--local", "b2", "configpath", str(empty)))
+    first = len(server.requests)
+    try:
+        require_ok(dvc(project, "push"))
+    finally:
+        require_ok(dvc(project, "remote", "modify", "--local", "--unset", "b2", "configpath"))
+        empty.unlink()
+    sent = {name for request in server.requests[first:] for name in request.headers}
+    assert [name for name in sent if name.startswith(CHECKSUM_HEADERS)]
+
+
+def test_a_push_cut_off_midway_loses_nothing_and_completes_later(
+    project: Path, server: S3Server
+) -> None:
+    point_remote(project, server, "interrupted")
+    cache_before = cache_files(project)
+    server.fail_after_puts = len(server.puts()) + 2
+    failed = make(project, "push", AWS_MAX_ATTEMPTS="2")
+    assert failed.returncode != 0
+    assert f'Could not connect to the endpoint URL: "{server.endpoint}/' in failed.stderr
+    assert cache_files(project) == cache_before
+    server.start()
+    require_ok(make(project, "push"))
+    assert in_sync(project)
+    assert len(objects(server, "interrupted/")) == len(objects(server, "roundtrip/"))
+
+
+def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Bakery, uv: str) -> None:
+    local = bakery({"project_name": "Local Remote"})
+    require_ok(run(["make", "setup", f"UV={uv}"], cwd=local))
+    (local / "data/external/survey.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    require_ok(dvc(local, "add", "data/external/survey.csv"))
+    pushed = require_ok(make(local, "push"))
+    assert "remote 'local' is the local folder" in pushed.stdout
+    stored = [p for p in (local / ".dvc-storage").rglob("*") if p.is_file()]
+    assert len(stored) == 1
+    assert "/.dvc-storage/" in (local / ".gitignore").read_text(encoding="utf-8")
+
+    refused = make(local, "use-b2")
+    assert refused.returncode != 0
+    assert "error: give the bucket: make use-b2 BUCKET=<name>" in refused.stderr
+    bad = make(local, "use-b2", BUCKET="Lab_Results")
+    assert bad.returncode != 0
+    assert "error: 'Lab_Results' is not a B2 bucket name" in bad.stderr
+
+    require_ok(project_run(local, "make", "use-b2", f"BUCKET={BUCKET}", f"B2_REGION={REGION}"))
+    config = (local / ".dvc/config").read_text(encoding="utf-8")
+    assert "remote = b2" in config
+    assert f"url = s3://{BUCKET}/local_remote" in config
+    assert f"endpointurl = https://s3.{REGION}.backblazeb2.com" in config
+    assert "configpath = aws_config" in config
