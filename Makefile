@@ -33,20 +33,21 @@ demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeli
 	@cat $(DEMO_DIR)/my_project/reports/metrics.json
 
 test: $(VENV) ## Run the template's tests: render, then end to end (2 workers)
-	$(UV) run --frozen pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-render: $(VENV) ## Only the fast tier: bakes, file sets, hooks
 	$(UV) run --frozen pytest -m render -n 2 $(PYTEST_ARGS)
 
 test-e2e: $(VENV) ## Only the end-to-end tier: install and run baked projects
-	$(UV) run --frozen pytest -m e2e -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -m e2e -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV) ## Lint the template's own Python (hooks, scripts, tests, benchmarks)
 	$(UV) run --frozen ruff check hooks scripts tests benchmarks
 	$(UV) run --frozen ruff format --check hooks scripts tests benchmarks
 
-bench: $(VENV) ## Measure bake, setup and CLI start-up; writes docs/benchmarks.md
+bench: $(VENV) ## Measure bake, setup, CLI start-up and DVC re-runs; writes docs/benchmarks.md
 	$(UV) run --frozen python benchmarks/bench_foundation.py --uv $(UV)
+	$(UV) run --frozen python benchmarks/bench_pipeline.py --uv $(UV)
 
 locks: $(VENV) ## Refresh the lock files generated projects start from
 	$(UV) run --frozen python scripts/update_locks.py --uv $(UV)

@@ -16,30 +16,33 @@ than --max-ratio times the minimal app's time, so it doubles as a check.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-START = "<!-- foundation:start -->"
-END = "<!-- foundation:end -->"
-HEADER = """\
-# Benchmarks
+from _common import (
+    ROOT,
+    Command,
+    Tools,
+    bake_command,
+    bake_project,
+    describe,
+    executable,
+    markers,
+    positive,
+    row,
+    run,
+    say,
+    timed,
+    uv_version,
+    write_section,
+)
 
-Timings of the template, measured on the machine each section describes. Each
-section belongs to one script in `benchmarks/`, which replaces it when it runs
-again. Regenerate them all with `make bench`.
-"""
+NAME = "foundation"
+START, END = markers(NAME)
 MINIMAL_APP = '''\
 """A Hydra app that does nothing: the baseline for start-up time."""
 
@@ -56,24 +59,6 @@ if __name__ == "__main__":
     main()
 '''
 VERSIONS = "import hydra, platform; print(platform.python_version(), hydra.__version__)"
-OUTPUT_TAIL = 3000
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command line and the folder it runs in."""
-
-    argv: tuple[str, ...]
-    cwd: Path
-
-
-@dataclass(frozen=True)
-class Tools:
-    """The executables the benchmark runs."""
-
-    uv: str
-    cookiecutter: str
-    make: str
 
 
 @dataclass(frozen=True)
@@ -92,66 +77,15 @@ class Results:
         return statistics.median(self.help) / statistics.median(self.minimal_help)
 
 
-def environment() -> dict[str, str]:
-    """Return the commands' environment: no Python downloads, outer venv or .pyc ban."""
-    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never")
-    # Start-up is measured as users see it from the second run on: byte-code cached.
-    for name in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"):
-        env.pop(name, None)
-    return env
-
-
-def run(command: Command) -> str:
-    """Run a command to completion and return its stdout; exit on failure."""
-    try:
-        done = subprocess.run(
-            command.argv,
-            cwd=command.cwd,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as error:
-        raise SystemExit(f"error: cannot run {command.argv[0]}: {error}") from error
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
-        raise SystemExit(
-            f"error: `{shlex.join(command.argv)}` failed with exit code "
-            f"{done.returncode} in {command.cwd}:\n{output}"
-        )
-    return done.stdout
-
-
-def timed(command: Command) -> float:
-    """Run a command; return its wall time in seconds."""
-    start = time.perf_counter()
-    run(command)
-    return time.perf_counter() - start
-
-
 def progress(message: str) -> None:
     """Say what is being measured, on stderr, so stdout holds only the table."""
-    print(f"bench_foundation: {message}", file=sys.stderr, flush=True)
-
-
-def bake_command(cookiecutter: str, template: Path, out: Path) -> Command:
-    """Return the command baking the template with its default answers into `out`."""
-    return Command((cookiecutter, "--no-input", str(template), "-o", str(out)), out)
+    say("bench_foundation", message)
 
 
 def bake_times(cookiecutter: str, template: Path, work: Path, repeats: int) -> list[float]:
     """Time `repeats` bakes, each into a fresh folder."""
     folders = [Path(tempfile.mkdtemp(prefix="bake-", dir=work)) for _ in range(repeats)]
     return [timed(bake_command(cookiecutter, template, out)) for out in folders]
-
-
-def bake_project(cookiecutter: str, template: Path, out: Path) -> Path:
-    """Bake the template into `out`; return the one project folder made."""
-    out.mkdir()
-    run(bake_command(cookiecutter, template, out))
-    (project,) = out.iterdir()
-    return project
 
 
 def setup_times(tools: Tools, project: Path, repeats: int) -> list[float]:
@@ -188,45 +122,10 @@ def help_times(project: Path, work: Path, repeats: int) -> tuple[list[float], li
     return samples
 
 
-def proc_field(path: str, key: str) -> str | None:
-    """Return the value of the first `key: value` line of a /proc file, or None."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        name, _, value = line.partition(":")
-        if name.strip() == key:
-            return value.strip()
-    return None
-
-
-def memory() -> str:
-    """Return the machine's total memory in GiB, from /proc/meminfo."""
-    total = proc_field("/proc/meminfo", "MemTotal")  # e.g. "24684096 kB"
-    if total is None:
-        return "unknown"
-    return f"{int(total.split()[0]) / 1024**2:.1f} GiB"
-
-
 def describe_machine(uv: str, python: str) -> list[str]:
     """Describe the machine and the versions measured, one markdown bullet each."""
-    cpu = proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
     python_version, hydra_version = run(Command((python, "-c", VERSIONS), ROOT)).split()
-    uv_version = " ".join(run(Command((uv, "--version"), ROOT)).split()[:2])
-    return [
-        f"CPU: {cpu}, {os.cpu_count()} cores",
-        f"Memory: {memory()}",
-        f"OS: {platform.system()} {platform.release()}",
-        f"Python {python_version}, hydra-core {hydra_version}, {uv_version}",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}",
-    ]
-
-
-def row(label: str, samples: list[float]) -> str:
-    """Return one table row: the median, min and max of the samples."""
-    stats = (statistics.median(samples), min(samples), max(samples))
-    return f"| {label} | " + " | ".join(f"{value:.3f}" for value in stats) + " |"
+    return describe(f"Python {python_version}, hydra-core {hydra_version}, {uv_version(uv)}")
 
 
 def render(results: Results, machine: list[str], max_ratio: float) -> str:
@@ -260,41 +159,17 @@ def render(results: Results, machine: list[str], max_ratio: float) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put the section in `path` between its markers, replacing any earlier one."""
-    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    before, start, rest = text.partition(START)
-    if start:
-        _, end, after = rest.partition(END)
-        if not end:
-            raise SystemExit(f"error: {path} has {START} but no {END}")
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
-def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """Return an argparse type accepting only positive numbers of `kind`."""
-
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} is not positive")
-        return value
-
-    return parse
-
-
 def parse_args() -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
     parser.add_argument("--repeats", type=positive(int), default=5, help="timed runs")
-    parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
+    parser.add_argument(
+        "--uv", type=executable, default=shutil.which("uv") or "uv", help="uv executable"
+    )
     parser.add_argument(
         "--cookiecutter",
+        type=executable,
         default=shutil.which("cookiecutter") or "cookiecutter",
         help="cookiecutter executable",
     )
@@ -339,7 +214,7 @@ def main() -> int:
     results, machine = measure(tools, args.template.resolve(), args.repeats)
     section = render(results, machine, args.max_ratio)
     print(section)
-    write_section(args.output, section)
+    write_section(args.output, section, NAME)
     if results.ratio > args.max_ratio:
         print(
             f"error: `python -m {results.package} --help` takes {results.ratio:.2f}x "

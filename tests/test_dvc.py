@@ -1,7 +1,7 @@
 """End-to-end tier: the stages as a DVC pipeline, in a baked and installed project.
 
 One project is baked for the module; the tests run in file order on one worker
-(xdist group) because each builds on the pipeline state the previous one left.
+(`--dist loadfile`) because each builds on the pipeline state the previous one left.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Bakery, require_ok, run
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dvc-pipeline")]
+pytestmark = pytest.mark.e2e
 STAGES = ["prepare", "featurize", "train", "evaluate"]
 PKG = "pipeline_check"
 ENV = {

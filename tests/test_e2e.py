@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_PKG, DEFAULTS, ROOT, Bakery, require_ok, run
-from pythons import find_python
+from conftest import DEFAULT_PKG, ROOT, Bakery, require_ok, run
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("default-project")]
+pytestmark = pytest.mark.e2e
 STAGES = ("prepare", "featurize", "train", "evaluate")
 # Tracking goes to offline W&B files: real wandb, no network, no account.
 OFFLINE = {"WANDB_MODE": "offline"}
@@ -125,21 +124,6 @@ def test_the_project_passes_its_own_tests(project: Path, uv: str) -> None:
     assert "failed" not in result.stdout
 
 
-@pytest.mark.xdist_group("python-versions")
-@pytest.mark.parametrize("python_version", DEFAULTS["python_version"])  # type: ignore[arg-type]
-def test_the_shipped_lock_installs_for_each_python_version(
-    bakery: Bakery, uv: str, python_version: str
-) -> None:
-    python = find_python(python_version)
-    if python is None:
-        pytest.skip(f"no Python {python_version} on this machine; uv never downloads one")
-    project = bakery({"python_version": python_version})
-    require_ok(run([uv, "lock", "--check", "--python", python], cwd=project))
-    require_ok(run([uv, "sync", "--frozen", "--python", python], cwd=project))
-    code = f"import {DEFAULT_PKG}.runtime.cli, sklearn, dvc, wandb"
-    require_ok(run([".venv/bin/python", "-c", code], cwd=project))
-
-
 def test_make_repro_runs_the_pipeline_through_dvc(
     project: Path, pipeline: dict[str, dict[str, object]], uv: str
 ) -> None:
@@ -150,7 +134,6 @@ def test_make_repro_runs_the_pipeline_through_dvc(
     assert "epoch 30/30" in result.stderr + result.stdout
 
 
-@pytest.mark.xdist_group("demo")
 def test_make_demo_bakes_installs_runs_and_prints_the_metrics(tmp_path: Path, uv: str) -> None:
     demo = tmp_path / "demo"
     result = require_ok(

@@ -20,7 +20,7 @@ import pytest
 from conftest import Bakery, require_ok, run
 from s3server import S3Server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("b2-remote")]
+pytestmark = pytest.mark.e2e
 PKG = "remote_check"
 BUCKET = "lab-results-2026"
 REGION = "eu-central-003"

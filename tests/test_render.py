@@ -14,7 +14,7 @@ pytestmark = pytest.mark.render
 
 # The files of a default bake, in a project whose package is PKG.
 EXPECTED_FILES = """
-.dvc/.gitignore .dvc/config .dvcignore .github/workflows/ci.yaml .gitignore
+.dvc/.gitignore .dvc/aws_config .dvc/config .dvcignore .github/workflows/ci.yaml .gitignore
 .pre-commit-config.yaml LICENSE Makefile README.md dvc.yaml pyproject.toml uv.lock
 conf/config.yaml conf/data/diabetes.yaml conf/debug/default.yaml
 conf/experiment/mlp_wide.yaml conf/logger/none.yaml conf/logger/wandb.yaml
@@ -23,7 +23,8 @@ data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep
 reports/figures/.gitkeep
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/config.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py src/PKG/runtime/logs.py
-src/PKG/runtime/records.py src/PKG/runtime/registry.py src/PKG/runtime/run.py
+src/PKG/runtime/params.py src/PKG/runtime/pipeline.py src/PKG/runtime/records.py
+src/PKG/runtime/registry.py src/PKG/runtime/remote.py src/PKG/runtime/run.py
 src/PKG/runtime/tracking.py
 src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py
 src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py

@@ -1,0 +1,194 @@
+"""Helpers shared by the benchmark scripts: commands, timing, machine, markdown.
+
+Each script owns one section of docs/benchmarks.md, between the markers
+`<!-- NAME:start -->` and `<!-- NAME:end -->`, and replaces only that section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = """\
+# Benchmarks
+
+Timings of the template, measured on the machine each section describes. Each
+section belongs to one script in `benchmarks/`, which replaces it when it runs
+again. Regenerate them all with `make bench`.
+"""
+OUTPUT_TAIL = 3000
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command line, the folder it runs in, and variables added to its environment."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The executables the benchmark runs."""
+
+    uv: str
+    cookiecutter: str
+    make: str
+
+
+def environment() -> dict[str, str]:
+    """Return the commands' environment: no Python downloads, outer venv or .pyc ban."""
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never")
+    # Start-up is measured as users see it from the second run on: byte-code cached.
+    for name in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    return env
+
+
+def completed(command: Command) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion and return its outcome; exit on failure."""
+    try:
+        done = subprocess.run(
+            command.argv,
+            cwd=command.cwd,
+            env=environment() | dict(command.env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        raise SystemExit(f"error: cannot run {command.argv[0]}: {error}") from error
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
+        raise SystemExit(
+            f"error: `{shlex.join(command.argv)}` failed with exit code "
+            f"{done.returncode} in {command.cwd}:\n{output}"
+        )
+    return done
+
+
+def run(command: Command) -> str:
+    """Run a command to completion and return its stdout; exit on failure."""
+    return completed(command).stdout
+
+
+def timed(command: Command) -> float:
+    """Run a command; return its wall time in seconds."""
+    start = time.perf_counter()
+    run(command)
+    return time.perf_counter() - start
+
+
+def say(script: str, message: str) -> None:
+    """Print a progress message on stderr, so stdout holds only the section."""
+    print(f"{script}: {message}", file=sys.stderr, flush=True)
+
+
+def bake_command(cookiecutter: str, template: Path, out: Path, *answers: str) -> Command:
+    """Return the command baking the template into `out`: default answers but `answers`."""
+    return Command((cookiecutter, "--no-input", str(template), "-o", str(out), *answers), out)
+
+
+def bake_project(cookiecutter: str, template: Path, out: Path, *answers: str) -> Path:
+    """Bake the template into `out`; return the one project folder made."""
+    out.mkdir()
+    run(bake_command(cookiecutter, template, out, *answers))
+    (project,) = out.iterdir()
+    return project
+
+
+def proc_field(path: str, key: str) -> str | None:
+    """Return the value of the first `key: value` line of a /proc file, or None."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def memory() -> str:
+    """Return the machine's total memory in GiB, from /proc/meminfo."""
+    total = proc_field("/proc/meminfo", "MemTotal")  # e.g. "24684096 kB"
+    if total is None:
+        return "unknown"
+    return f"{int(total.split()[0]) / 1024**2:.1f} GiB"
+
+
+def uv_version(uv: str) -> str:
+    """Return uv's name and version, e.g. "uv 0.13.9"."""
+    return " ".join(run(Command((uv, "--version"), ROOT)).split()[:2])
+
+
+def describe(versions: str) -> list[str]:
+    """Describe the machine, then the `versions` measured, one markdown bullet each."""
+    cpu = proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores",
+        f"Memory: {memory()}",
+        f"OS: {platform.system()} {platform.release()}",
+        versions,
+        f"Date: {datetime.now(timezone.utc):%Y-%m-%d}",
+    ]
+
+
+def row(label: str, samples: list[float]) -> str:
+    """Return one table row: the median, min and max of the samples."""
+    stats = (statistics.median(samples), min(samples), max(samples))
+    return f"| {label} | " + " | ".join(f"{value:.3f}" for value in stats) + " |"
+
+
+def markers(name: str) -> tuple[str, str]:
+    """Return the start and end markers of a script's section."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def write_section(path: Path, section: str, name: str) -> None:
+    """Put the section in `path` between its markers, replacing any earlier one.
+
+    Without the markers, the section goes at the end (after HEADER in a new file).
+    """
+    start_marker, end_marker = markers(name)
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    before, start, rest = text.partition(start_marker)
+    if start:
+        _, end, after = rest.partition(end_marker)
+        if not end:
+            raise SystemExit(f"error: {path} has {start_marker} but no {end_marker}")
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """Return an argparse type accepting only positive numbers of `kind`."""
+
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not positive")
+        return value
+
+    return parse
+
+
+def executable(text: str) -> str:
+    """Return a command name as given, or a path made absolute (commands run elsewhere)."""
+    return os.path.abspath(text) if os.sep in text else text

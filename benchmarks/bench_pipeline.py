@@ -1,0 +1,325 @@
+"""Time a baked project's DVC pipeline: a no-op `dvc repro`, and what a train change re-runs.
+
+Measured on the machine running this script, in one bake of the template
+(`project_name="Bench Pipeline"`), installed by `make setup`, committed, and
+with its pipeline run once by `dvc repro` and committed again:
+
+1. `dvc repro` with nothing changed: median, min and max wall time of N repeats,
+   each of which must say that everything is up to date and run no stage;
+2. the stages a train-only parameter change re-runs, in order, two ways:
+   `dvc exp run -S train.epochs=7`, then, with the workspace restored, an edit
+   of `train.epochs` in conf/config.yaml followed by `dvc repro`.
+
+Prints a markdown section and writes it into docs/benchmarks.md between the
+`<!-- pipeline:start -->` and `<!-- pipeline:end -->` markers (appending it when
+they are absent), leaving the rest of that file to other benchmark scripts.
+Exits 1 when the experiment re-runs anything but train and evaluate, or the
+edit re-runs prepare or featurize, so it doubles as a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    ROOT,
+    Command,
+    Tools,
+    bake_project,
+    completed,
+    describe,
+    executable,
+    markers,
+    positive,
+    row,
+    run,
+    say,
+    uv_version,
+    write_section,
+)
+
+NAME = "pipeline"
+START, END = markers(NAME)
+PROJECT_NAME = "Bench Pipeline"
+PACKAGE = "bench_pipeline"
+PROJECT_ENV = {
+    # W&B would only add seconds per stage (and want an account).
+    "WANDB_MODE": "disabled",
+    # The commits, and DVC's experiment commits, need no global git identity.
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+UP_TO_DATE = "Data and pipelines are up to date"
+STAGE_LINE = re.compile(r"Running stage '([\w-]+)':")
+EXP_SET = "train.epochs=7"
+CONFIG = Path("conf") / "config.yaml"
+EPOCHS_LINE = "  epochs: 30 "
+EDITED_LINE = "  epochs: 12 "
+EXPECTED_EXP = ["train", "evaluate"]
+EXPECTED_EDIT = ["params", "train", "evaluate"]
+NEVER = ("prepare", "featurize")
+VERSIONS = (
+    "import dvc, hydra, platform; "
+    "print(platform.python_version(), hydra.__version__, dvc.__version__)"
+)
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """The stages one change made DVC run, in order, and the command's wall time."""
+
+    stages: list[str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Results:
+    """Wall times in seconds of the no-op repro, and the stages each change re-ran."""
+
+    package: str
+    no_op: list[float]
+    exp_run: Rerun
+    edit: Rerun
+
+    def problems(self) -> list[str]:
+        """Return what went wrong with the re-runs, one sentence each."""
+        found = []
+        if self.exp_run.stages != EXPECTED_EXP:
+            found.append(
+                f"`dvc exp run -S {EXP_SET}` ran {stage_list(self.exp_run.stages)}, "
+                f"not exactly {stage_list(EXPECTED_EXP)}"
+            )
+        extra = [stage for stage in self.edit.stages if stage in NEVER]
+        if extra:
+            found.append(
+                f"`dvc repro` after editing train.epochs in {CONFIG} ran {stage_list(extra)}, "
+                "which do not read train params"
+            )
+        return found
+
+
+def progress(message: str) -> None:
+    """Say what is being measured, on stderr, so stdout holds only the section."""
+    say("bench_pipeline", message)
+
+
+def in_project(project: Path, *argv: str) -> Command:
+    """Return a command run in the project, with W&B off and a git identity."""
+    return Command(argv, project, PROJECT_ENV)
+
+
+def dvc(uv: str, project: Path, *args: str) -> Command:
+    """Return a DVC command run in the project's locked environment."""
+    return in_project(project, uv, "run", "--frozen", "dvc", *args)
+
+
+def output_of(command: Command) -> tuple[float, str]:
+    """Run a command; return its wall time in seconds and its stdout and stderr."""
+    start = time.perf_counter()
+    done = completed(command)
+    return time.perf_counter() - start, done.stdout + done.stderr
+
+
+def stages_run(output: str) -> list[str]:
+    """Return the stages DVC ran, in order, from its `Running stage 'NAME':` lines."""
+    return STAGE_LINE.findall(output)
+
+
+def stage_list(stages: list[str]) -> str:
+    """Return stage names as markdown, in order: "train, evaluate" or "none"."""
+    return ", ".join(f"`{stage}`" for stage in stages) or "none"
+
+
+def commit(project: Path, message: str) -> None:
+    """Commit everything in the project, without the git hooks."""
+    run(in_project(project, "git", "add", "-A"))
+    run(in_project(project, "git", "commit", "--no-verify", "-m", message))
+
+
+def prepare_project(tools: Tools, template: Path, work: Path) -> Path:
+    """Bake, install and commit the project; run its pipeline once and commit that."""
+    answer = f"project_name={PROJECT_NAME}"
+    project = bake_project(tools.cookiecutter, template, work / "project", answer)
+    if project.name != PACKAGE:
+        raise SystemExit(f"error: the bake made {project.name}, not {PACKAGE}")
+    run(in_project(project, tools.make, "setup", f"UV={tools.uv}"))
+    commit(project, "start")
+    run(dvc(tools.uv, project, "repro"))
+    commit(project, "repro")
+    return project
+
+
+def no_op_times(uv: str, project: Path, repeats: int) -> list[float]:
+    """Time `dvc repro` with nothing changed; exit unless it ran nothing."""
+    samples = []
+    for _ in range(repeats):
+        seconds, output = output_of(dvc(uv, project, "repro"))
+        if UP_TO_DATE not in output or stages_run(output):
+            raise SystemExit(
+                f"error: `dvc repro` with nothing changed did not say {UP_TO_DATE!r}, or "
+                f"ran {stage_list(stages_run(output))}:\n{output.strip()}"
+            )
+        samples.append(seconds)
+    return samples
+
+
+def exp_run(uv: str, project: Path) -> Rerun:
+    """Run an experiment changing a train param; return the stages it ran."""
+    seconds, output = output_of(dvc(uv, project, "exp", "run", "-S", EXP_SET))
+    return Rerun(stages_run(output), seconds)
+
+
+def restore(uv: str, project: Path) -> None:
+    """Undo the experiment's changes: tracked files and the DVC outputs they point at."""
+    if run(in_project(project, "git", "status", "--porcelain", "--untracked-files=no")):
+        run(in_project(project, "git", "checkout", "--", "."))
+        run(in_project(project, uv, "run", "--frozen", "dvc", "checkout"))
+
+
+def edit_and_repro(uv: str, project: Path) -> Rerun:
+    """Change train.epochs in the main config, run `dvc repro`; return the stages it ran."""
+    config = project / CONFIG
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    matches = [number for number, line in enumerate(lines) if line.startswith(EPOCHS_LINE)]
+    if len(matches) != 1:
+        raise SystemExit(f"error: {CONFIG} has {len(matches)} lines starting {EPOCHS_LINE!r}")
+    (number,) = matches
+    lines[number] = EDITED_LINE + lines[number].removeprefix(EPOCHS_LINE)  # keeps the comment
+    config.write_text("".join(lines), encoding="utf-8")
+    seconds, output = output_of(dvc(uv, project, "repro"))
+    return Rerun(stages_run(output), seconds)
+
+
+def describe_machine(uv: str, python: str) -> list[str]:
+    """Describe the machine and the versions measured, one markdown bullet each."""
+    python_version, hydra_version, dvc_version = run(
+        Command((python, "-c", VERSIONS), ROOT)
+    ).split()
+    return describe(
+        f"Python {python_version}, dvc {dvc_version}, hydra-core {hydra_version}, {uv_version(uv)}"
+    )
+
+
+def rerun_row(change: str, rerun: Rerun, expected: list[str]) -> str:
+    """Return one table row: the stages a change re-ran, those expected, and its time."""
+    cells = (change, stage_list(rerun.stages), stage_list(expected), f"{rerun.seconds:.1f}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def render(results: Results, machine: list[str]) -> str:
+    """Return the markdown section, markers included."""
+    problems = results.problems()
+    verdict = (
+        "Neither runs `prepare` or `featurize`, which do not read train params."
+        if not problems
+        else "**Unexpected:** " + "; ".join(problems) + "."
+    )
+    return "\n".join(
+        [
+            START,
+            "## Pipeline: no-op repro, re-runs after a change",
+            "",
+            f'A bake with `project_name="{PROJECT_NAME}"` (`{results.package}`), set up, '
+            "committed, its pipeline run once by `dvc repro` and committed. "
+            "W&B off (`WANDB_MODE=disabled`). Regenerate with `make bench` "
+            "(`benchmarks/bench_pipeline.py`).",
+            "",
+            f"`dvc repro` with nothing changed, wall time in seconds over "
+            f'{len(results.no_op)} repeats, each saying "{UP_TO_DATE}" and running no stage:',
+            "",
+            "| Measure | Median | Min | Max |",
+            "| --- | ---: | ---: | ---: |",
+            row("`uv run --frozen dvc repro`, nothing changed", results.no_op),
+            "",
+            "Stages re-run after a change to a train-only parameter, in DVC's order, "
+            "and the command's wall time in seconds (one run each):",
+            "",
+            "| Change | Stages run | Expected | Seconds |",
+            "| --- | --- | --- | ---: |",
+            rerun_row(f"`dvc exp run -S {EXP_SET}`", results.exp_run, EXPECTED_EXP),
+            rerun_row(
+                f"`epochs: 30` edited to `epochs: 12` in `{CONFIG}`, then `dvc repro`",
+                results.edit,
+                EXPECTED_EDIT,
+            ),
+            "",
+            "`params` is not a user stage: it rewrites params.yaml from `conf/`, so it runs "
+            "whenever `conf/` changes; `dvc exp run -S` composes params.yaml itself, so it "
+            "does not run there. The edit runs after the experiment's changes are undone "
+            f"(`git checkout -- .`). {verdict}",
+            "",
+            "Machine:",
+            "",
+            *(f"- {line}" for line in machine),
+            END,
+        ]
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
+    parser.add_argument("--repeats", type=positive(int), default=5, help="timed runs")
+    parser.add_argument(
+        "--uv", type=executable, default=shutil.which("uv") or "uv", help="uv executable"
+    )
+    parser.add_argument(
+        "--cookiecutter",
+        type=executable,
+        default=shutil.which("cookiecutter") or "cookiecutter",
+        help="cookiecutter executable",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="markdown file holding the section",
+    )
+    args = parser.parse_args()
+    if not (args.template / "cookiecutter.json").is_file():
+        parser.error(f"{args.template} is not a cookiecutter template")
+    return args
+
+
+def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[str]]:
+    """Run every measure in a scratch folder; return the results and the machine."""
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        progress("baking, setting up and running the pipeline once")
+        project = prepare_project(tools, template, Path(tmp))
+        progress(f"running a no-op dvc repro {repeats} times")
+        no_op = no_op_times(tools.uv, project, repeats)
+        progress(f"running dvc exp run -S {EXP_SET}")
+        experiment = exp_run(tools.uv, project)
+        restore(tools.uv, project)
+        progress(f"editing {CONFIG} and running dvc repro")
+        edit = edit_and_repro(tools.uv, project)
+        machine = describe_machine(tools.uv, str(project / ".venv" / "bin" / "python"))
+    return Results(project.name, no_op, experiment, edit), machine
+
+
+def main() -> int:
+    """Measure, print the section, update the docs, and check the re-runs."""
+    args = parse_args()
+    tools = Tools(args.uv, args.cookiecutter, shutil.which("make") or "make")
+    results, machine = measure(tools, args.template.resolve(), args.repeats)
+    section = render(results, machine)
+    print(section)
+    write_section(args.output, section, NAME)
+    problems = results.problems()
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
