@@ -173,6 +173,23 @@ def test_login_stores_the_key_privately_and_git_never_sees_it(project: Path) -> 
     assert ".dvc/config.local" not in names
 
 
+def test_aws_environment_variables_work_instead_of_a_stored_key(
+    project: Path, server: S3Server
+) -> None:
+    point_remote(project, server, "from-env")
+    local = project / ".dvc/config.local"
+    stored = local.read_text(encoding="utf-8")
+    keyless = "\n".join(line for line in stored.splitlines() if "access_key" not in line)
+    local.write_text(keyless + "\n", encoding="utf-8")
+    try:
+        pushed = make(project, "push", AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=KEY)
+        require_ok(pushed)
+        assert "remote 'b2' ok" in pushed.stdout
+        assert objects(server, "from-env/")
+    finally:
+        local.write_text(stored, encoding="utf-8")
+
+
 def test_a_wrong_endpoint_stops_before_any_data_moves(project: Path, server: S3Server) -> None:
     require_ok(
         dvc(project, "remote", "modify", "--local", "b2", "endpointurl", "http://127.0.0.1:9")
