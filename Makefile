@@ -45,9 +45,11 @@ lint: $(VENV) ## Lint the template's own Python (hooks, scripts, tests, benchmar
 	$(UV) run --frozen ruff check hooks scripts tests benchmarks
 	$(UV) run --frozen ruff format --check hooks scripts tests benchmarks
 
-bench: $(VENV) ## Measure bake, setup, CLI start-up and DVC re-runs; writes docs/benchmarks.md
+bench: $(VENV) ## Measure bake, setup, start-up, DVC re-runs, runs ls, run overhead; writes docs/benchmarks.md
 	$(UV) run --frozen python benchmarks/bench_foundation.py --uv $(UV)
 	$(UV) run --frozen python benchmarks/bench_pipeline.py --uv $(UV)
+	$(UV) run --frozen python benchmarks/bench_runs.py --uv $(UV)
+	$(UV) run --frozen python benchmarks/bench_overhead.py --uv $(UV)
 
 locks: $(VENV) ## Refresh the lock files generated projects start from
 	$(UV) run --frozen python scripts/update_locks.py --uv $(UV)

@@ -76,6 +76,7 @@ class TrainConfig:
     batch_size: int = 32
     model_path: str = MISSING
     curve_csv: str = MISSING
+    load_from: str | None = None
 
 
 @dataclass

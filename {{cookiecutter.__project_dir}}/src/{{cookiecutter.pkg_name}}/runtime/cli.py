@@ -4,6 +4,7 @@
     python -m <package> params                    rewrite params.yaml from conf/
     python -m <package> check                     dvc.yaml against the stage registry
     python -m <package> remote ...                the DVC remote (B2): use, login, check
+    python -m <package> runs ...                  list, show, clean and sync run records
 
 The process first moves to the project root, so relative paths in conf/ mean
 the same thing from any working directory, as they do for DVC's stages. Under
@@ -16,9 +17,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from . import registry
+
+if TYPE_CHECKING:
+    from .run import Outcome
 
 PACKAGE = __name__.split(".")[0]
 EXIT_USAGE = 2
@@ -106,8 +111,8 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
     stage = args[0].removeprefix("stage=")
     registry.check_stage(stage)
     settings = load(root, stage)
-    execute(settings, overrides=[f"({PARAMS_FILE})"])
-    return 0
+    outcome = execute(settings, overrides=[f"({PARAMS_FILE})"])
+    return 0 if outcome.status == "completed" else 1
 
 
 def stage_with_hydra(root: Path) -> int:
@@ -119,6 +124,8 @@ def stage_with_hydra(root: Path) -> int:
     from ..config import to_typed
     from .run import execute
 
+    outcomes: list[tuple[str, Outcome]] = []
+
     def task(cfg: DictConfig) -> None:
         try:
             registry.check_stage(str(cfg.stage))
@@ -126,11 +133,23 @@ def stage_with_hydra(root: Path) -> int:
         except (registry.UnknownStageError, ConfigError) as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(EXIT_USAGE)  # Hydra would add a traceback to an exception
-        execute(settings, overrides=list(HydraConfig.get().overrides.task))
+        overrides = list(HydraConfig.get().overrides.task)
+        outcomes.append((" ".join(overrides), execute(settings, overrides=overrides)))
 
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
     app(task)()
-    return 0
+    return report_failures(outcomes)
+
+
+def report_failures(outcomes: list[tuple[str, Outcome]]) -> int:
+    """Say which runs failed (after a sweep, all of them at once); 1 if any did."""
+    failed = [(job, outcome) for job, outcome in outcomes if outcome.status != "completed"]
+    if not failed:
+        return 0
+    print(f"error: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
+    for job, outcome in failed:
+        print(f"  {outcome.run_id} ({job}): {outcome.error}", file=sys.stderr)
+    return 1
 
 
 def params_command(root: Path, args: list[str]) -> int:
@@ -158,6 +177,13 @@ def check_command(root: Path, args: list[str]) -> int:
     return 1 if problems else 0
 
 
+def runs_command(root: Path, args: list[str]) -> int:
+    """`runs ...`: list, show, clean and sync run records."""
+    from .runs import main as runs_main
+
+    return runs_main(root, args)
+
+
 def remote_command(root: Path, args: list[str]) -> int:
     """`remote ...`: configure and check the DVC remote."""
     from .remote import main as remote_main
@@ -169,6 +195,7 @@ COMMANDS: dict[str, Callable[[Path, list[str]], int]] = {
     "params": params_command,
     "check": check_command,
     "remote": remote_command,
+    "runs": runs_command,
 }
 
 

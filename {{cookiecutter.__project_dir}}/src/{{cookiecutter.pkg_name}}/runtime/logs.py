@@ -1,9 +1,11 @@
-"""Logging to the console and to the run folder, in one format."""
+"""Logging to the console and to the run folder: text for people, JSON lines for tools."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
@@ -11,8 +13,26 @@ DATE_FORMAT = "%H:%M:%S"
 ROOT_LOGGER = __name__.split(".")[0]
 
 
-def configure_logging(log_file: Path | None, level: str) -> logging.Logger:
-    """Send the project's log records to stderr and, if given, to `log_file`."""
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC), level, logger, message, and any traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as one line of JSON."""
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(
+    log_file: Path | None, level: str, json_file: Path | None = None
+) -> logging.Logger:
+    """Send the project's log records to stderr and, if given, to a text and a JSON-lines file."""
     logger = logging.getLogger(ROOT_LOGGER)
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -22,14 +42,17 @@ def configure_logging(log_file: Path | None, level: str) -> logging.Logger:
         handler.close()
     logger.setLevel(numeric)
     logger.propagate = False
-    formatter = logging.Formatter(FORMAT, DATE_FORMAT)
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(formatter)
+    console.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
     logger.addHandler(console)
     if log_file is not None:
         to_file = logging.FileHandler(log_file, encoding="utf-8")
         to_file.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%dT%H:%M:%S"))
         logger.addHandler(to_file)
+    if json_file is not None:
+        to_json = logging.FileHandler(json_file, encoding="utf-8")
+        to_json.setFormatter(JsonLinesFormatter())
+        logger.addHandler(to_json)
     return logger
 
 

@@ -58,7 +58,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def append_json_line(path: Path, data: Any) -> None:

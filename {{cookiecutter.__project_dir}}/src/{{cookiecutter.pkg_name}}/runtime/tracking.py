@@ -35,6 +35,9 @@ class Tracker(Protocol):
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record metrics, optionally at a step (an epoch)."""
 
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        """Keep a file the run produced (a model, a plot) with the run."""
+
     def finish(self, summary: Mapping[str, float], exit_code: int) -> dict[str, str]:
         """Store final metrics, close the run, and describe where it went."""
 
@@ -44,6 +47,9 @@ class NullTracker:
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Ignore the metrics."""
+
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        """Ignore the file: it stays in the run folder."""
 
     def finish(self, summary: Mapping[str, float], exit_code: int) -> dict[str, str]:
         """Nothing to close."""
@@ -59,6 +65,14 @@ class WandbTracker:
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log metrics to the W&B run."""
         self._run.log(dict(metrics), step=step)
+
+    def log_artifact(self, path: Path, name: str, kind: str) -> None:
+        """Log a file as a W&B artifact named after the run and the file."""
+        import wandb
+
+        artifact = wandb.Artifact(name=f"{self._run.name}-{path.stem}", type=kind)
+        artifact.add_file(str(path), name=name)
+        self._run.log_artifact(artifact)
 
     def finish(self, summary: Mapping[str, float], exit_code: int) -> dict[str, str]:
         """Write the summary and finish the W&B run with the stage's exit code."""

@@ -39,7 +39,9 @@ def evaluate(cfg: Config, run: Run) -> Metrics:
         ["actual", "predicted"],
         np.column_stack([y_test, predicted]),
     )
-    plot_predictions(y_test, predicted, Path(cfg.evaluate.figure_png), cfg.model.name)
+    with run.artifact("pred_vs_actual.png", kind="plot") as path:
+        plot_predictions(y_test, predicted, path, cfg.model.name)
+    run.publish("pred_vs_actual.png", Path(cfg.evaluate.figure_png))
     run.log.info(
         "test rmse=%.3f mae=%.3f r2=%.3f -> %s",
         metrics["rmse"],
@@ -63,5 +65,5 @@ def plot_predictions(actual: np.ndarray, predicted: np.ndarray, path: Path, titl
     ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
     ax.set(xlabel="actual", ylabel="predicted", title=f"{title}: predicted vs actual")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)

@@ -56,12 +56,10 @@ def _fmt(scores: dict[str, float]) -> str:
     return " ".join(f"{key}={value:.3f}" for key, value in scores.items())
 
 
-def train(cfg: Config, run: Run) -> Metrics:
-    """Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
-    data_dir = Path(cfg.featurize.output_dir)
-    _, x_train, y_train = read_xy(data_dir / "train.csv", cfg.data.target)
-    _, x_val, y_val = read_xy(data_dir / "val.csv", cfg.data.target)
-
+def fit(
+    cfg: Config, run: Run, x_train: Table, y_train: Table, x_val: Table, y_val: Table
+) -> tuple[FittedModel, list[list[float]]]:
+    """Train epoch by epoch; return the model and one [epoch, train_rmse, val_rmse] row each."""
     model = FittedModel(
         build_estimator(cfg.model, cfg.seed), float(y_train.mean()), float(y_train.std())
     )
@@ -85,16 +83,24 @@ def train(cfg: Config, run: Run) -> Metrics:
         bar.set_postfix(scores)
         if bar.disable and (epoch % report_every == 0 or epoch == cfg.train.epochs):
             run.log.info("epoch %d/%d: %s", epoch, cfg.train.epochs, _fmt(scores))
+    return model, curve
 
-    model_path = Path(cfg.train.model_path)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model_path.write_bytes(pickle.dumps(model))
+
+def train(cfg: Config, run: Run) -> Metrics:
+    """Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
+    data_dir = Path(cfg.featurize.output_dir)
+    _, x_train, y_train = read_xy(data_dir / "train.csv", cfg.data.target)
+    _, x_val, y_val = read_xy(data_dir / "val.csv", cfg.data.target)
+
+    if cfg.train.load_from:
+        # Reuse an earlier run's model instead of training again.
+        model = pickle.loads(run.reuse("model.pkl", cfg.train.load_from).read_bytes())
+        curve = [[0, rmse(model, x_train, y_train), rmse(model, x_val, y_val)]]
+    else:
+        model, curve = fit(cfg, run, x_train, y_train, x_val, y_val)
+        with run.artifact("model.pkl", kind="model") as path:
+            path.write_bytes(pickle.dumps(model))
+    run.publish("model.pkl", Path(cfg.train.model_path))
     write_table(Path(cfg.train.curve_csv), ["epoch", "train_rmse", "val_rmse"], np.array(curve))
-    run.log.info(
-        "%s after %d epochs: val_rmse=%.3f -> %s",
-        cfg.model.name,
-        cfg.train.epochs,
-        curve[-1][2],
-        model_path,
-    )
-    return {"train_rmse": curve[-1][1], "val_rmse": curve[-1][2], "epochs": cfg.train.epochs}
+    run.log.info("%s: val_rmse=%.3f -> %s", cfg.model.name, curve[-1][2], cfg.train.model_path)
+    return {"val_rmse": curve[-1][2], "train_rmse": curve[-1][1], "epochs": curve[-1][0]}

@@ -1,0 +1,143 @@
+"""Time the runtime's own work per run: folder, config, provenance, logs, record.
+
+Bakes a project, installs it, commits it, and then, inside the project's own
+Python, runs `execute()` many times on a stage whose body does nothing, so what
+is timed is only the runtime: run folder, config.yaml, overrides.json,
+provenance.json (git, uv.lock hash, packages), logging, seeding and run.json.
+Imports happen once, before the clock starts, as in a sweep. Writes the
+`<!-- overhead:start -->` section of docs/benchmarks.md; exits 1 over the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import (
+    ROOT,
+    Command,
+    bake_project,
+    describe,
+    executable,
+    markers,
+    positive,
+    run,
+    say,
+    uv_version,
+    write_section,
+)
+
+PACKAGE = "bench_overhead"
+TARGET_MS = 150.0
+GIT = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+# Runs inside the project's interpreter; prints one JSON line of timings in ms.
+PROBE = """
+import json, statistics, sys, time
+from {pkg}.config import to_typed
+from {pkg}.runtime import registry, run as runtime
+from {pkg}.runtime.params import compose
+from omegaconf import OmegaConf
+
+def nothing(cfg, run):
+    return {{"value": 1.0}}
+
+registry.load_stage = lambda name: nothing  # the stage body: nothing at all
+quiet = ["logger=none", "runtime.log_level=WARNING"]
+raw = OmegaConf.to_container(compose(runtime.Path.cwd(), quiet), resolve=True)
+raw["stage"] = "prepare"
+settings = to_typed(raw)
+runtime.execute(settings, ["warm-up"])
+samples = []
+for _ in range({repeats}):
+    start = time.perf_counter()
+    runtime.execute(settings, ["stage=prepare"])
+    samples.append((time.perf_counter() - start) * 1000)
+median = statistics.median(samples)
+print(json.dumps({{"median": median, "min": min(samples), "max": max(samples)}}))
+"""
+
+
+def progress(message: str) -> None:
+    """Say what the benchmark is doing, on stderr."""
+    say("bench_overhead", message)
+
+
+def measure(uv: str, cookiecutter: str, template: Path, repeats: int) -> dict[str, float]:
+    """Bake, set up and commit a project; return the per-run overhead in ms."""
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        work = Path(tmp)
+        progress("baking and setting up a project")
+        project = bake_project(cookiecutter, template, work / "bake", "project_name=Bench Overhead")
+        run(Command(("make", "setup", f"UV={uv}"), project))
+        run(Command(("git", "add", "-A"), project, GIT))
+        run(Command(("git", "commit", "-q", "--no-verify", "-m", "start"), project, GIT))
+        progress(f"timing {repeats} runs of a stage that does nothing")
+        code = PROBE.format(pkg=PACKAGE, repeats=repeats)
+        python = str(project / ".venv" / "bin" / "python")
+        output = run(Command((python, "-c", code), project, {"WANDB_MODE": "disabled"}))
+        return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def render(figures: dict[str, float], repeats: int, machine: list[str]) -> str:
+    """The markdown section."""
+    start, end = markers("overhead")
+    verdict = "within" if figures["median"] <= TARGET_MS else "OVER"
+    lines = [
+        start,
+        "## Runtime overhead per run",
+        "",
+        "`execute()` on a stage whose body does nothing, in a committed project, after one "
+        f"warm-up run; {repeats} runs, milliseconds. It covers the run folder, config and "
+        "overrides, provenance (git, uv.lock hash, package versions), logging, seeding and "
+        "the run record. Regenerate with `make bench` (`benchmarks/bench_overhead.py`).",
+        "",
+        "| Measure | Median | Min | Max |",
+        "| --- | ---: | ---: | ---: |",
+        f"| Overhead per run (ms) | {figures['median']:.1f} | {figures['min']:.1f} "
+        f"| {figures['max']:.1f} |",
+        "",
+        f"Target: {TARGET_MS:.0f} ms; the median is {verdict} the target.",
+        "",
+        "Machine:",
+        "",
+        *(f"- {line}" for line in machine),
+        end,
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Measure, print and write the section; 1 if the median is over the target."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
+    parser.add_argument("--repeats", type=positive(int), default=50, help="timed runs")
+    parser.add_argument("--uv", type=executable, default=shutil.which("uv") or "uv")
+    parser.add_argument(
+        "--cookiecutter", type=executable, default=shutil.which("cookiecutter") or "cookiecutter"
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    figures = measure(args.uv, args.cookiecutter, args.template, args.repeats)
+    machine = describe(f"Python {sys.version.split()[0]}, {uv_version(args.uv)}")
+    section = render(figures, args.repeats, machine)
+    print(section)
+    write_section(args.output, section, "overhead")
+    if figures["median"] > TARGET_MS:
+        print(
+            f"error: {figures['median']:.1f} ms per run is over {TARGET_MS:.0f} ms", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
