@@ -119,6 +119,7 @@ def stage_with_hydra(root: Path) -> int:
     """Compose conf/ with the command line's overrides through Hydra, then run the stage."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import DictConfig
 
     from ..config import to_typed
@@ -133,8 +134,13 @@ def stage_with_hydra(root: Path) -> int:
         except (registry.UnknownStageError, ConfigError) as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(EXIT_USAGE)  # Hydra would add a traceback to an exception
-        overrides = list(HydraConfig.get().overrides.task)
-        outcomes.append((" ".join(overrides), execute(settings, overrides=overrides)))
+        hydra_config = HydraConfig.get()
+        overrides = list(hydra_config.overrides.task)
+        # One tracker group per sweep, named after Hydra's sweep folder (its start time).
+        multirun = hydra_config.mode == RunMode.MULTIRUN
+        sweep = f"sweep-{Path(hydra_config.sweep.dir).name}" if multirun else None
+        outcome = execute(settings, overrides=overrides, sweep=sweep)
+        outcomes.append((" ".join(overrides), outcome))
 
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
     app(task)()

@@ -189,7 +189,7 @@ def _sigterm_raises() -> Iterator[None]:
 
 def _start_record(
     settings: Config, run_id: str, run_dir: Path, overrides: Sequence[str]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write what is known before the stage starts: config, overrides, provenance, status."""
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(_plain(settings)))
     write_json_atomic(run_dir / "overrides.json", list(overrides))
@@ -209,17 +209,33 @@ def _start_record(
         "host": socket.gethostname(),
     }
     write_json_atomic(run_dir / "run.json", record)
-    return record
+    return record, provenance
 
 
-def execute(settings: Config, overrides: Sequence[str]) -> Outcome:
-    """Run the stage `settings.stage` and record everything about it in a new run folder."""
+def _summary(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The few provenance facts worth comparing runs by in the tracker."""
+    git = provenance.get("git") or {}
+    return {
+        "git_commit": git.get("commit"),
+        "git_dirty": git.get("dirty"),
+        "uv_lock_sha256": provenance.get("uv_lock_sha256"),
+        "python": (provenance.get("python") or {}).get("version"),
+        "host": provenance.get("hostname"),
+        "argv": provenance.get("argv"),
+    }
+
+
+def execute(settings: Config, overrides: Sequence[str], sweep: str | None = None) -> Outcome:
+    """Run the stage `settings.stage` and record everything about it in a new run folder.
+
+    Tracker runs are grouped by DVC experiment, else by sweep, else by experiment name.
+    """
     stage = settings.stage
     registry.check_stage(stage)
     debug = settings.runtime.mode == "debug"
     run_id, run_dir = create_run_dir(runs_dir(settings), stage)
     log = configure_logging(run_dir / "run.log", settings.runtime.log_level, run_dir / "log.jsonl")
-    record = _start_record(settings, run_id, run_dir, overrides)
+    record, provenance = _start_record(settings, run_id, run_dir, overrides)
     log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
     tracker: Tracker = NullTracker()
     run = Run(id=run_id, dir=run_dir, stage=stage, log=stage_logger(stage), tracker=tracker)
@@ -234,9 +250,9 @@ def execute(settings: Config, overrides: Sequence[str]) -> Outcome:
                 debug=debug,
                 run_id=run_id,
                 run_dir=run_dir,
-                group=os.environ.get("DVC_EXP_NAME") or settings.experiment_name,
+                group=os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name,
                 job_type=stage,
-                run_config=_plain(settings),
+                run_config={**_plain(settings), "provenance": _summary(provenance)},
             )
             metrics = _check_metrics(stage, registry.load_stage(stage)(settings, run))
         record["status"] = "completed"

@@ -18,6 +18,9 @@ from ..config import LoggerConfig
 log = logging.getLogger(__name__)
 WANDB_HOST = "api.wandb.ai"
 MODES = ("auto", "online", "offline", "disabled")
+# How long an online start may wait for the server before the run goes offline
+# (W&B's own variable WANDB_INIT_TIMEOUT changes it).
+INIT_TIMEOUT_S = 30.0
 WandbMode = Literal["online", "offline", "disabled"]
 # WANDB_MODE values W&B accepts, and what they mean here.
 ENV_MODES: dict[str, WandbMode] = {
@@ -77,7 +80,9 @@ class WandbTracker:
     def finish(self, summary: Mapping[str, float], exit_code: int) -> dict[str, str]:
         """Write the summary and finish the W&B run with the stage's exit code."""
         self._run.summary.update(dict(summary))
-        info = {"tracker": "wandb", "wandb_id": self._run.id, "wandb_dir": str(self._run.dir)}
+        # run.dir is the run's files/ folder; `wandb sync` takes the folder above it.
+        folder = Path(self._run.dir).parent
+        info = {"tracker": "wandb", "wandb_id": self._run.id, "wandb_dir": str(folder)}
         if not self._run.offline:
             info["wandb_url"] = str(self._run.url)
         self._run.finish(exit_code=exit_code)
@@ -114,6 +119,14 @@ def resolve_mode(config: LoggerConfig, debug: bool) -> WandbMode:
     return "offline"
 
 
+def init_timeout() -> float:
+    """Seconds an online W&B start may wait: WANDB_INIT_TIMEOUT, else 30."""
+    try:
+        return float(os.environ.get("WANDB_INIT_TIMEOUT", INIT_TIMEOUT_S))
+    except ValueError:
+        return INIT_TIMEOUT_S
+
+
 def open_tracker(
     config: LoggerConfig,
     *,
@@ -124,7 +137,7 @@ def open_tracker(
     job_type: str,
     run_config: dict[str, Any],
 ) -> Tracker:
-    """Start the tracker the config asks for."""
+    """Start the tracker the config asks for; never prompt, never wait long for a network."""
     if config.name == "none":
         return NullTracker()
     if config.name != "wandb":
@@ -134,16 +147,24 @@ def open_tracker(
         return NullTracker()
     import wandb  # deferred: importing wandb costs about a second
 
-    run = wandb.init(
-        project=config.project,
-        entity=config.entity,
-        name=run_id,
-        group=group,
-        job_type=job_type,
-        tags=list(config.tags),
-        config=run_config,
-        dir=str(run_dir),
-        mode=mode,
-        settings=wandb.Settings(silent=True, console="off"),
-    )
-    return WandbTracker(run)
+    def start(mode: WandbMode) -> Any:
+        return wandb.init(
+            project=config.project,
+            entity=config.entity,
+            name=run_id,
+            group=group,
+            job_type=job_type,
+            tags=[job_type, *config.tags],
+            config=run_config,
+            dir=str(run_dir),
+            mode=mode,
+            settings=wandb.Settings(silent=True, console="off", init_timeout=init_timeout()),
+        )
+
+    try:
+        return WandbTracker(start(mode))
+    except Exception as error:  # wandb raises several kinds when the server is unreachable
+        if mode != "online":
+            raise
+        log.warning("W&B: cannot reach the server (%s); logging offline instead", error)
+        return WandbTracker(start("offline"))
