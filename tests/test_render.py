@@ -25,7 +25,8 @@ src/PKG/__init__.py src/PKG/__main__.py src/PKG/config.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py src/PKG/runtime/logs.py
 src/PKG/runtime/params.py src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py
 src/PKG/runtime/records.py src/PKG/runtime/registry.py src/PKG/runtime/remote.py
-src/PKG/runtime/run.py src/PKG/runtime/runs.py src/PKG/runtime/tracking.py
+src/PKG/runtime/run.py src/PKG/runtime/runs.py src/PKG/runtime/sync.py
+src/PKG/runtime/tracking.py
 src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py
 src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py
 tests/conftest.py tests/test_cli.py tests/test_config.py tests/test_pipeline.py

@@ -16,16 +16,8 @@ import pytest
 from conftest import ROOT
 
 from {{ cookiecutter.pkg_name }}.runtime.records import new_run_id
-from {{ cookiecutter.pkg_name }}.runtime.runs import (
-    DirStore,
-    Filters,
-    find_runs,
-    main,
-    parse_duration,
-    pull,
-    push,
-    remote_runs,
-)
+from {{ cookiecutter.pkg_name }}.runtime.runs import Filters, find_runs, main, parse_duration
+from {{ cookiecutter.pkg_name }}.runtime.sync import DirStore, pull, push, remote_runs
 
 NOW = datetime.now(timezone.utc)
 
@@ -336,6 +328,24 @@ def test_rm_never_deletes_through_a_link(root: Path, tmp_path: Path) -> None:
     assert main(root, ["rm", "train", "--force"]) == 2
     assert remaining(root) == before
     assert (outside / "data.csv").read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_ls_loads_neither_the_sync_module_nor_botocore(root: Path) -> None:
+    script = """
+import sys
+from pathlib import Path
+from {{ cookiecutter.pkg_name }}.runtime.runs import main
+
+main(Path(sys.argv[1]), ["ls"])
+print([name for name in sys.modules if name == "botocore" or name.endswith(".runtime.sync")])
+"""
+    ls = subprocess.run(
+        [sys.executable, "-c", script, str(root)], capture_output=True, text=True, check=True
+    )
+    assert ls.stdout.splitlines()[-1] == "[]"
+    # Imported first, sync.py loads runs.py itself: no import cycle either way round.
+    sync_first = [sys.executable, "-c", "import {{ cookiecutter.pkg_name }}.runtime.sync"]
+    subprocess.run(sync_first, check=True)
 
 
 def write_dvc_config(root: Path, store: Path) -> None:

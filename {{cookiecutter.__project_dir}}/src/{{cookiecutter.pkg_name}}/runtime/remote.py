@@ -106,6 +106,13 @@ def remote_settings(root: Path, name: str | None) -> tuple[str, Mapping[str, Any
     return name, config["remote"][name]
 
 
+def credentials(settings: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The key id and key for a remote: .dvc/config.local first, else AWS_* variables."""
+    key_id = settings.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID")
+    key = settings.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return key_id, key
+
+
 def check(root: Path, name: str | None = None) -> str:
     """Check that a remote can be reached with its key; return a one-line summary."""
     name, settings = remote_settings(root, name)
@@ -113,8 +120,7 @@ def check(root: Path, name: str | None = None) -> str:
     if not url.startswith("s3://"):
         return f"remote '{name}' is the local folder {url}"
     bucket = url.removeprefix("s3://").split("/", 1)[0]
-    key_id = settings.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID")
-    key = settings.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
+    key_id, key = credentials(settings)
     if not key_id or not key:
         raise RemoteError(
             f"no key for remote '{name}': run `make b2-login` (or set AWS_ACCESS_KEY_ID "

@@ -7,29 +7,28 @@
 
 A run's id is `<stage>_<UTC start>_<random>`, so the filters look at folder
 names first and read run.json only for the folders left: listing the last
-hours of ten thousand runs takes a fraction of a second. `push` and `pull` use
-the project's default DVC remote, under `runs/` beside DVC's data
-(`s3://bucket/prefix/runs/<id>/`, or `<folder>/runs/<id>/` for a local remote).
+hours of ten thousand runs takes a fraction of a second.
+
+This module is the run model (RunInfo, find_runs and the rest), the output
+formatting and the `runs` command line. Storing runs on the DVC remote and
+moving them there and back is sync.py, imported only by `push` and `pull`.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import io
 import json
 import os
 import re
 import shutil
 import socket
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from .records import TIMESTAMP_FORMAT
 from .remote import RemoteError
@@ -43,12 +42,7 @@ FLAGS = (*STATUSES, DIED)
 RUN_ID = re.compile(r"^(?P<stage>\w+)_(?P<stamp>[0-9]{8}T[0-9]{6}Z)_[0-9a-f]{6}$", re.ASCII)
 DURATION = re.compile(r"^([0-9]+)([smhdw])$", re.ASCII)
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-RUNS_PREFIX = "runs"
 RECORD = "run.json"
-# Files still being written (`.x.tmp` by records.py, `.x.partial` by run.py, `.x.part`
-# here) are never synced.
-PARTIAL = re.compile(r"^\..+\.(tmp|part|partial)$")
-CHUNK = 1024 * 1024
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -105,7 +99,8 @@ def find_runs(
     """
     if status is not None and status not in (*FLAGS, UNKNOWN):
         raise ValueError(f"status '{status}' is not one of {', '.join((*FLAGS, UNKNOWN))}")
-    runs = [read_run(runs_dir / name) for name in run_names(runs_dir, prefix, _cutoff(since))]
+    names = run_names(runs_dir, prefix, cutoff_stamp(since))
+    runs = [read_run(runs_dir / name) for name in names]
     if status is not None:
         runs = [run for run in runs if run.status == status]
     return sorted(runs, key=lambda run: (run.started, run.id))
@@ -123,23 +118,32 @@ def run_names(runs_dir: Path, prefix: str | None = None, cutoff: str | None = No
             for entry in entries:
                 if prefix and not entry.name.startswith(prefix):
                     continue
-                match = RUN_ID.match(entry.name)
-                if match is None or (cutoff is not None and match["stamp"] < cutoff):
-                    continue
-                if entry.is_dir():
+                if is_run_id(entry.name, cutoff) and entry.is_dir():
                     names.append(entry.name)
             return names
     except (FileNotFoundError, NotADirectoryError):
         return []
 
 
+def is_run_id(name: str, cutoff: str | None = None) -> bool:
+    """Whether `name` is a run id, of a run started at `cutoff` (a run id timestamp) or later."""
+    match = RUN_ID.match(name)
+    return match is not None and (cutoff is None or match["stamp"] >= cutoff)
+
+
+def cutoff_stamp(since: timedelta | None) -> str | None:
+    """The oldest start time `since` allows, formatted as in run ids (None: no limit)."""
+    if since is None:
+        return None
+    try:
+        return (datetime.now(timezone.utc) - since).strftime(TIMESTAMP_FORMAT)
+    except OverflowError:
+        return None
+
+
 def read_run(path: Path) -> RunInfo:
     """Describe one run folder from its name and its run.json, whatever state that is in."""
-    try:
-        record = json.loads((path / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = None
-    return describe_run(path, record if isinstance(record, dict) else None)
+    return describe_run(path, _read_json(path / RECORD) or None)
 
 
 def describe_run(path: Path, record: Mapping[str, Any] | None) -> RunInfo:
@@ -163,6 +167,15 @@ def describe_run(path: Path, record: Mapping[str, Any] | None) -> RunInfo:
         metrics=_metrics(record.get("metrics")),
         path=path,
     )
+
+
+def json_object(data: str | bytes) -> dict[str, Any]:
+    """The JSON object in `data`; {} when it is not JSON or not an object."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def check_name(text: str) -> str:
@@ -249,276 +262,6 @@ def format_size(size: int) -> str:
             break
         value, unit = value / 1000, larger
     return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
-# ---------------------------------------------------------------- remote stores
-
-
-class Store(Protocol):
-    """Where pushed runs live: `<id>/<file>` keys below one `runs/` folder or prefix."""
-
-    @property
-    def url(self) -> str:
-        """Where the runs go, for messages."""
-
-    def listing(self, prefix: str) -> dict[str, int]:
-        """Every key starting with `prefix`, with its size in bytes."""
-
-    def put(self, source: Path, key: str) -> None:
-        """Store a local file under `key`, replacing any object there."""
-
-    def get(self, key: str, target: IO[bytes]) -> None:
-        """Write the object stored under `key` to `target`."""
-
-
-@dataclass
-class DirStore:
-    """A local DVC remote: runs go to `<remote folder>/runs/<id>/`."""
-
-    base: Path
-
-    @property
-    def url(self) -> str:
-        """Where the runs go, for messages."""
-        return f"{self.base}/"
-
-    def listing(self, prefix: str) -> dict[str, int]:
-        """Every file of every run folder whose id starts with `prefix`, with its size."""
-        found = {}
-        for name in run_names(self.base, prefix):
-            folder = self.base / name
-            for file in run_files(folder):
-                found[f"{name}/{file.relative_to(folder).as_posix()}"] = file.stat().st_size
-        return found
-
-    def put(self, source: Path, key: str) -> None:
-        """Copy a file in, through a temporary name."""
-        with source.open("rb") as data:
-            write_atomic(self.base / key, lambda out: shutil.copyfileobj(data, out, CHUNK))
-
-    def get(self, key: str, target: IO[bytes]) -> None:
-        """Copy a stored file out."""
-        with (self.base / key).open("rb") as data:
-            shutil.copyfileobj(data, target, CHUNK)
-
-
-@dataclass
-class S3Store:
-    """An S3 DVC remote (Backblaze B2): runs go to `s3://bucket/prefix/runs/<id>/`."""
-
-    client: Any
-    bucket: str
-    base: str
-
-    @property
-    def url(self) -> str:
-        """Where the runs go, for messages."""
-        return f"s3://{self.bucket}/{self.base}"
-
-    def listing(self, prefix: str) -> dict[str, int]:
-        """Every object under `runs/<prefix>`, with its size."""
-        with _s3_errors(self.url):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.base + prefix
-            )
-            return {
-                str(item["Key"]).removeprefix(self.base): int(item["Size"])
-                for page in pages
-                for item in page.get("Contents", [])
-            }
-
-    def put(self, source: Path, key: str) -> None:
-        """Upload one file."""
-        with _s3_errors(self.url + key), source.open("rb") as data:
-            self.client.put_object(Bucket=self.bucket, Key=self.base + key, Body=data)
-
-    def get(self, key: str, target: IO[bytes]) -> None:
-        """Download one object."""
-        with _s3_errors(self.url + key):
-            body = self.client.get_object(Bucket=self.bucket, Key=self.base + key)["Body"]
-            for chunk in body.iter_chunks(CHUNK):
-                target.write(chunk)
-
-
-@contextmanager
-def _s3_errors(where: str) -> Iterator[None]:
-    """Turn botocore's errors into one-line RemoteErrors naming the object."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        raise RemoteError(f"{where}: the server answered {code or error}") from error
-    except BotoCoreError as error:
-        raise RemoteError(f"{where}: {error}") from error
-
-
-def open_store(root: Path) -> Store:
-    """The `runs/` folder of the project's default DVC remote, checked before use."""
-    from .remote import TIMEOUT_S, check, remote_settings
-
-    name, settings = remote_settings(root, None)
-    url = str(settings["url"])
-    if not url.startswith("s3://"):
-        if "://" in url:
-            raise RemoteError(
-                f"remote '{name}' is {url}; `runs push/pull` work with S3 (B2) and local "
-                "remotes only: make one the default with `make use-b2 BUCKET=<bucket>`"
-            )
-        folder = Path(url) if Path(url).is_absolute() else root / ".dvc" / url
-        return DirStore(folder / RUNS_PREFIX)
-    # The same preflight as `make push`: one clear error for a missing key, a wrong
-    # endpoint or a missing bucket. It also points AWS_CONFIG_FILE at the remote's
-    # configpath, whose checksum settings B2 needs.
-    check(root, name)
-    import botocore.session
-    from botocore.config import Config as BotoConfig
-
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    client = botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=settings.get("endpointurl"),
-        region_name=settings.get("region"),
-        aws_access_key_id=settings.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=(
-            settings.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
-        ),
-        config=BotoConfig(connect_timeout=TIMEOUT_S, read_timeout=6 * TIMEOUT_S),
-    )
-    base = f"{prefix.strip('/')}/{RUNS_PREFIX}/" if prefix.strip("/") else f"{RUNS_PREFIX}/"
-    return S3Store(client, bucket, base)
-
-
-def run_files(folder: Path) -> list[Path]:
-    """The regular files of a run folder, run.json last (a run synced that far is complete).
-
-    Symbolic links and files still being written are left out.
-    """
-    files = []
-    for parent, _, names in os.walk(folder):  # os.walk does not enter linked folders
-        for name in names:
-            path = Path(parent) / name
-            if not PARTIAL.match(name) and not path.is_symlink():
-                files.append(path)
-    return sorted(files, key=lambda path: (path == folder / RECORD, path))
-
-
-def write_atomic(target: Path, fill: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through a temporary name, so that an interrupted copy leaves no half file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            fill(out)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-@dataclass
-class Tally:
-    """What a push or pull moved."""
-
-    runs: int = 0
-    files: int = 0
-    size: int = 0
-    unchanged: int = 0
-
-    def add(self, files: int, size: int) -> None:
-        """Count one run moved, with its files and bytes."""
-        self.runs, self.files, self.size = self.runs + 1, self.files + files, self.size + size
-
-
-def push(runs: Sequence[RunInfo], store: Store, prefix: str = "") -> Tally:
-    """Upload the files of `runs` that the store lacks or holds with another size."""
-    stored = store.listing(prefix)
-    tally = Tally()
-    for run in runs:
-        files = {
-            f"{run.id}/{file.relative_to(run.path).as_posix()}": file
-            for file in run_files(run.path)
-        }
-        sizes = {key: file.stat().st_size for key, file in files.items()}
-        todo = [key for key in files if stored.get(key) != sizes[key]]
-        if not todo:
-            tally.unchanged += 1
-            print(f"  {run.id}: up to date", flush=True)
-            continue
-        for key in todo:
-            store.put(files[key], key)
-        size = sum(sizes[key] for key in todo)
-        tally.add(len(todo), size)
-        print(f"  {run.id}: {plural(len(todo), 'file')} ({format_size(size)}) sent", flush=True)
-    return tally
-
-
-def remote_runs(store: Store, filters: Filters) -> dict[str, dict[str, int]]:
-    """The runs in the store that match the filters: id -> {file: size}, oldest first.
-
-    Keys that are not `<run id>/<path>` with a safe path are ignored: a run never
-    lands outside its folder, whatever the bucket holds.
-    """
-    cutoff = _cutoff(filters.since)
-    found: dict[str, dict[str, int]] = {}
-    for key, size in store.listing(filters.prefix or "").items():
-        run_id, _, name = key.partition("/")
-        match = RUN_ID.match(run_id)
-        if match is None or (cutoff is not None and match["stamp"] < cutoff):
-            continue
-        parts = name.split("/")
-        if all(part not in ("", ".", "..") for part in parts) and not PARTIAL.match(parts[-1]):
-            found.setdefault(run_id, {})[name] = size
-    if filters.status is not None:
-        found = {
-            run_id: files
-            for run_id, files in found.items()
-            if _remote_status(store, run_id, files) == filters.status
-        }
-    return dict(sorted(found.items(), key=lambda item: (item[0].split("_")[-2], item[0])))
-
-
-def pull(runs: Mapping[str, Mapping[str, int]], store: Store, runs_dir: Path) -> Tally:
-    """Download the files of `runs` missing locally; files already here are never replaced."""
-    tally = Tally()
-    for run_id, files in runs.items():
-        folder = runs_dir / run_id
-        if not RUN_ID.match(run_id) or folder.is_symlink() or folder.is_file():
-            print(f"  {run_id}: skipped, {folder} is not a run folder", flush=True)
-            continue
-        # run.json last: a folder with a run record has all its files.
-        names = sorted(files, key=lambda name: (name == RECORD, name))
-        # Never write through a link in a local folder: nothing lands outside the run.
-        inside = folder.resolve()
-        todo = [
-            name
-            for name in names
-            if not (folder / name).exists() and (folder / name).resolve().is_relative_to(inside)
-        ]
-        if not todo:
-            tally.unchanged += 1
-            print(f"  {run_id}: already here", flush=True)
-            continue
-        for name in todo:
-            key = f"{run_id}/{name}"
-            write_atomic(folder / name, functools.partial(store.get, key))
-        size = sum(files[name] for name in todo)
-        tally.add(len(todo), size)
-        print(f"  {run_id}: {plural(len(todo), 'file')} ({format_size(size)}) received", flush=True)
-    return tally
-
-
-def _remote_status(store: Store, run_id: str, files: Mapping[str, int]) -> str:
-    if RECORD not in files:
-        return UNKNOWN
-    buffer = io.BytesIO()
-    store.get(f"{run_id}/{RECORD}", buffer)
-    try:
-        record = json.loads(buffer.getvalue())
-    except ValueError:
-        record = None
-    return describe_run(Path(run_id), record if isinstance(record, dict) else None).status
 
 
 # ---------------------------------------------------------------- commands
@@ -613,6 +356,8 @@ def rm_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
 
 def push_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
     """`push`: upload run folders to the default DVC remote."""
+    from .sync import open_store, push
+
     filters = _filters(args)
     runs = find_runs(filters.prefix, filters.status, filters.since, runs_dir)
     if not runs:
@@ -621,15 +366,14 @@ def push_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
     store = open_store(root)
     print(f"pushing {plural(len(runs), 'run')} to {store.url}", flush=True)
     tally = _transfer("push", lambda: push(runs, store, filters.prefix or ""))
-    print(
-        f"pushed {plural(tally.runs, 'run')} ({plural(tally.files, 'file')}, "
-        f"{format_size(tally.size)}) to {store.url}; {tally.unchanged:,} already up to date"
-    )
+    print(f"pushed {tally.totals()} to {store.url}; {tally.unchanged:,} already up to date")
     return 0
 
 
 def pull_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
     """`pull`: download run folders missing here from the default DVC remote."""
+    from .sync import open_store, pull, remote_runs
+
     filters = _filters(args)
     store = open_store(root)
     runs = _transfer("pull", lambda: remote_runs(store, filters))
@@ -638,11 +382,8 @@ def pull_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
         return 0
     print(f"pulling {plural(len(runs), 'run')} from {store.url}", flush=True)
     tally = _transfer("pull", lambda: pull(runs, store, runs_dir))
-    print(
-        f"pulled {plural(tally.runs, 'run')} ({plural(tally.files, 'file')}, "
-        f"{format_size(tally.size)}) into {_shown(root, runs_dir)}/; "
-        f"{tally.unchanged:,} already here"
-    )
+    where = _shown(root, runs_dir)
+    print(f"pulled {tally.totals()} into {where}/; {tally.unchanged:,} already here")
     return 0
 
 
@@ -828,11 +569,11 @@ def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in a file; {} when it is missing, unreadable or not an object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json_object(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError: not UTF-8
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _str_keys(data: dict[Any, Any]) -> dict[str, Any]:
@@ -852,16 +593,6 @@ def _shown(root: Path, path: Path) -> str:
 
 def _package() -> str:
     return __name__.split(".")[0]
-
-
-def _cutoff(since: timedelta | None) -> str | None:
-    """The oldest start time `since` allows, formatted as in run ids (None: no limit)."""
-    if since is None:
-        return None
-    try:
-        return (datetime.now(timezone.utc) - since).strftime(TIMESTAMP_FORMAT)
-    except OverflowError:
-        return None
 
 
 def _stamp_time(stamp: str) -> datetime | None:
