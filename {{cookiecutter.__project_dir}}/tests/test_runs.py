@@ -197,6 +197,24 @@ def test_ls_filters_and_counts_what_it_kept(root: Path, capsys: pytest.CaptureFi
     assert out.splitlines()[-1] == "1 of 6 runs in runs/"
 
 
+@pytest.mark.parametrize(
+    ("argv", "query"),
+    [
+        ([], {}),
+        (["train"], {"prefix": "train"}),
+        (["--failed"], {"status": "failed"}),
+        (["--last", "1d"], {"since": timedelta(days=1)}),
+    ],
+)
+def test_find_runs_returns_the_runs_that_ls_lists(
+    root: Path, capsys: pytest.CaptureFixture[str], argv: list[str], query: dict[str, object]
+) -> None:
+    assert main(root, ["ls", *argv]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:-1] if line}
+    found = {run.id for run in find_runs(runs_dir=root / "runs", **query)}  # type: ignore[arg-type]
+    assert listed == found
+
+
 def test_ls_with_no_match_says_so_and_succeeds(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
