@@ -10,6 +10,7 @@ import argparse
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -192,3 +193,34 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
 def executable(text: str) -> str:
     """Return a command name as given, or a path made absolute (commands run elsewhere)."""
     return os.path.abspath(text) if os.sep in text else text
+
+
+def base_parser(doc: str | None, repeats: int = 5) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark takes: template, repeats, tools, output."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
+    parser.add_argument("--repeats", type=positive(int), default=repeats, help="timed runs")
+    parser.add_argument(
+        "--uv", type=executable, default=shutil.which("uv") or "uv", help="uv executable"
+    )
+    parser.add_argument(
+        "--cookiecutter",
+        type=executable,
+        default=shutil.which("cookiecutter") or "cookiecutter",
+        help="cookiecutter executable",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="markdown file holding the section",
+    )
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line; refuse a --template that is not a cookiecutter template."""
+    args = parser.parse_args()
+    if not (args.template / "cookiecutter.json").is_file():
+        parser.error(f"{args.template} is not a cookiecutter template")
+    return args

@@ -29,9 +29,10 @@ from _common import (
     Tools,
     bake_command,
     bake_project,
+    base_parser,
     describe,
-    executable,
     markers,
+    parse,
     positive,
     row,
     run,
@@ -161,34 +162,14 @@ def render(results: Results, machine: list[str], max_ratio: float) -> str:
 
 def parse_args() -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
-    parser.add_argument("--repeats", type=positive(int), default=5, help="timed runs")
-    parser.add_argument(
-        "--uv", type=executable, default=shutil.which("uv") or "uv", help="uv executable"
-    )
-    parser.add_argument(
-        "--cookiecutter",
-        type=executable,
-        default=shutil.which("cookiecutter") or "cookiecutter",
-        help="cookiecutter executable",
-    )
+    parser = base_parser(__doc__)
     parser.add_argument(
         "--max-ratio",
         type=positive(float),
         default=1.2,
         help="largest allowed --help time over the minimal app's (default 1.2)",
     )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=ROOT / "docs" / "benchmarks.md",
-        help="markdown file holding the section",
-    )
-    args = parser.parse_args()
-    if not (args.template / "cookiecutter.json").is_file():
-        parser.error(f"{args.template} is not a cookiecutter template")
-    return args
+    return parse(parser)
 
 
 def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[str]]:

@@ -10,21 +10,18 @@ Imports happen once, before the clock starts, as in a sweep. Writes the
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from _common import (
-    ROOT,
     Command,
     bake_project,
+    base_parser,
     describe,
-    executable,
     markers,
-    positive,
+    parse,
     run,
     say,
     uv_version,
@@ -117,15 +114,7 @@ def render(figures: dict[str, float], repeats: int, machine: list[str]) -> str:
 
 def main() -> int:
     """Measure, print and write the section; 1 if the median is over the target."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
-    parser.add_argument("--repeats", type=positive(int), default=50, help="timed runs")
-    parser.add_argument("--uv", type=executable, default=shutil.which("uv") or "uv")
-    parser.add_argument(
-        "--cookiecutter", type=executable, default=shutil.which("cookiecutter") or "cookiecutter"
-    )
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args()
+    args = parse(base_parser(__doc__, repeats=50))
     figures = measure(args.uv, args.cookiecutter, args.template, args.repeats)
     machine = describe(f"Python {sys.version.split()[0]}, {uv_version(args.uv)}")
     section = render(figures, args.repeats, machine)

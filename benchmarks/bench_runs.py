@@ -36,10 +36,11 @@ from _common import (
     Command,
     Tools,
     bake_project,
+    base_parser,
     completed,
     describe,
-    executable,
     markers,
+    parse,
     positive,
     row,
     run,
@@ -215,35 +216,15 @@ def render(results: Results, machine: list[str], max_seconds: float) -> str:
 
 def parse_args() -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--template", type=Path, default=ROOT, help="template folder")
-    parser.add_argument("--repeats", type=positive(int), default=5, help="timed runs")
+    parser = base_parser(__doc__)
     parser.add_argument("--runs", type=positive(int), default=10_000, help="run folders made")
-    parser.add_argument(
-        "--uv", type=executable, default=shutil.which("uv") or "uv", help="uv executable"
-    )
-    parser.add_argument(
-        "--cookiecutter",
-        type=executable,
-        default=shutil.which("cookiecutter") or "cookiecutter",
-        help="cookiecutter executable",
-    )
     parser.add_argument(
         "--max-seconds",
         type=positive(float),
         default=1.0,
         help="largest allowed median of `runs ls --last 3h` (default 1.0)",
     )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=ROOT / "docs" / "benchmarks.md",
-        help="markdown file holding the section",
-    )
-    args = parser.parse_args()
-    if not (args.template / "cookiecutter.json").is_file():
-        parser.error(f"{args.template} is not a cookiecutter template")
-    return args
+    return parse(parser)
 
 
 def measure(tools: Tools, template: Path, count: int, repeats: int) -> tuple[Results, list[str]]:
