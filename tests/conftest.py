@@ -103,3 +103,18 @@ def require_ok(result: subprocess.CompletedProcess[str]) -> subprocess.Completed
             f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
         )
     return result
+
+
+def project_command(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a command in a baked project, without the machine's AWS_* settings, W&B off."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    return subprocess.run(
+        list(command),
+        cwd=project,
+        env={**clean, "WANDB_MODE": "disabled", **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

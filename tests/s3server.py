@@ -64,6 +64,18 @@ class S3Server:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def client(self, region: str, key_id: str, key: str) -> Any:
+        """A plain S3 client of this server, for a test's own look at the buckets."""
+        import botocore.session
+
+        return botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=key,
+        )
+
     def puts(self) -> list[Request]:
         """The uploads received so far."""
         return [r for r in self.requests if r.method == "PUT"]

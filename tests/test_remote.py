@@ -8,16 +8,14 @@ user would reach B2: the committed `b2` remote, its endpoint overridden in
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import botocore.session
 import pytest
-from conftest import Bakery, require_ok, run
+from conftest import Bakery, project_command, require_ok, run
 from s3server import S3Server
 
 pytestmark = pytest.mark.e2e
@@ -37,34 +35,14 @@ OUTPUTS = [
 ]
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for project commands: no AWS settings from the machine."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    return {**env, "WANDB_MODE": "disabled", **extra}
-
-
-def project_run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a command in the project the way the Makefile does, with a clean AWS environment."""
-    return subprocess.run(
-        list(command),
-        cwd=project,
-        env=clean_env(**env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`uv run dvc ...` in the project."""
-    return project_run(project, "uv", "run", "--frozen", "dvc", *args)
+    return project_command(project, "uv", "run", "--frozen", "dvc", *args)
 
 
 def make(project: Path, target: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`make <target>` in the project."""
-    return project_run(project, "make", target, **env)
+    return project_command(project, "make", target, **env)
 
 
 def digests(project: Path) -> dict[str, str]:
@@ -94,13 +72,7 @@ def in_sync(project: Path) -> bool:
 
 def objects(server: S3Server, prefix: str) -> list[str]:
     """Keys stored in the bucket under a prefix."""
-    client = botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=KEY,
-    )
+    client = server.client(REGION, KEY_ID, KEY)
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
@@ -116,13 +88,7 @@ def server() -> Iterator[S3Server]:
     """moto's S3 server on a free loopback port, with the bucket created."""
     s3 = S3Server()
     s3.start()
-    client = botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        region_name=REGION,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=KEY,
-    )
+    client = s3.client(REGION, KEY_ID, KEY)
     client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     yield s3
     s3.stop()
@@ -133,7 +99,7 @@ def project(bakery: Bakery, uv: str) -> Path:
     """A bake with a B2 bucket, installed, its pipeline run, its key stored."""
     baked = bakery({"project_name": "Remote Check", "b2_bucket": BUCKET, "b2_region": REGION})
     require_ok(run(["make", "setup", f"UV={uv}"], cwd=baked))
-    require_ok(project_run(baked, "uv", "run", "--frozen", "dvc", "repro"))
+    require_ok(project_command(baked, "uv", "run", "--frozen", "dvc", "repro"))
     return baked
 
 
@@ -285,7 +251,7 @@ def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Baker
     assert bad.returncode != 0
     assert "error: 'Lab_Results' is not a B2 bucket name" in bad.stderr
 
-    require_ok(project_run(local, "make", "use-b2", f"BUCKET={BUCKET}", f"B2_REGION={REGION}"))
+    require_ok(project_command(local, "make", "use-b2", f"BUCKET={BUCKET}", f"B2_REGION={REGION}"))
     config = (local / ".dvc/config").read_text(encoding="utf-8")
     assert "remote = b2" in config
     assert f"url = s3://{BUCKET}/local_remote" in config

@@ -8,16 +8,14 @@ own data; then the local runs folder is deleted and pulled back byte for byte.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import botocore.session
 import pytest
-from conftest import Bakery, require_ok, run
+from conftest import Bakery, project_command, require_ok, run
 from s3server import S3Server
 
 pytestmark = pytest.mark.e2e
@@ -31,29 +29,14 @@ CHECKSUM_HEADERS = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")
 STAGES = ("prepare", "featurize")
 
 
-def project_run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a command in the project with no AWS settings from the machine and W&B off."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    return subprocess.run(
-        list(command),
-        cwd=project,
-        env={**clean, "WANDB_MODE": "disabled", **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def runs_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m runs_sync runs ARGS` with the project's interpreter."""
-    return project_run(project, ".venv/bin/python", "-m", PKG, "runs", *args)
+    return project_command(project, ".venv/bin/python", "-m", PKG, "runs", *args)
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`uv run dvc ...` in the project."""
-    return project_run(project, "uv", "run", "--frozen", "dvc", *args)
+    return project_command(project, "uv", "run", "--frozen", "dvc", *args)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -67,13 +50,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def client(server: S3Server) -> Any:
     """A plain S3 client for the test's own look at the bucket."""
-    return botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=KEY,
-    )
+    return server.client(REGION, KEY_ID, KEY)
 
 
 def objects(server: S3Server, prefix: str) -> dict[str, bytes]:
@@ -103,11 +80,11 @@ def project(bakery: Bakery, uv: str, server: S3Server) -> Path:
     require_ok(run(["make", "setup", f"UV={uv}"], cwd=baked))
     for stage in STAGES:
         require_ok(
-            project_run(baked, ".venv/bin/python", "-m", PKG, f"stage={stage}", "logger=none")
+            project_command(baked, ".venv/bin/python", "-m", PKG, f"stage={stage}", "logger=none")
         )
     # The committed remote stays as generated; only its endpoint moves, as a user would do it.
     require_ok(dvc(baked, "remote", "modify", "--local", "b2", "endpointurl", server.endpoint))
-    login = project_run(
+    login = project_command(
         baked, "make", "b2-login", B2_APPLICATION_KEY_ID=KEY_ID, B2_APPLICATION_KEY=KEY
     )
     require_ok(login)
