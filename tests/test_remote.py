@@ -22,8 +22,8 @@ pytestmark = pytest.mark.e2e
 PKG = "remote_check"
 BUCKET = "lab-results-2026"
 REGION = "eu-central-003"
-KEY_ID = "0041a2b3c4d5e6f0000000001"
-KEY = "K004abcdefghijklmnopqrstuvwxyz0123"
+KEY_ID = "0041f6e5d4c3b2a0000000007"
+KEY = "K004Zq8Lm2Rt5Vw9Xy3Bn6Cd1Fg4Hj7Kp0"
 # What botocore sends when it computes checksums that B2 rejects.
 CHECKSUM_HEADERS = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")
 OUTPUTS = [

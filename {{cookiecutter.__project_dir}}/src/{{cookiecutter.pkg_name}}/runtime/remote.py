@@ -83,6 +83,10 @@ def login(root: Path, remote: str, key_id: str, key: str) -> Path:
     if not key_id or not key:
         raise RemoteError("an empty key id or key was given; copy both from the B2 console")
     config = Config(dvc_dir=str(root / ".dvc"))
+    if remote not in config["remote"]:
+        raise RemoteError(
+            f"there is no remote '{remote}' yet; run `make use-b2 BUCKET=<bucket>` first"
+        )
     with _private_files(), config.edit("local") as conf:
         section = conf["remote"].setdefault(remote, {})
         section["access_key_id"] = key_id

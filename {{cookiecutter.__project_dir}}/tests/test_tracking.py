@@ -1,0 +1,227 @@
+"""The experiment tracker: which W&B mode a run gets, and a real offline W&B run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.pkg_name }}.config import LoggerConfig
+from {{ cookiecutter.pkg_name }}.runtime.tracking import (
+    INIT_TIMEOUT_S,
+    NullTracker,
+    Tracker,
+    WandbTracker,
+    init_timeout,
+    open_tracker,
+    resolve_mode,
+)
+
+API_KEY = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
+PACKAGE = "{{ cookiecutter.pkg_name }}"
+
+
+@pytest.fixture(autouse=True)
+def no_wandb_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start every test without W&B variables or credentials, and keep W&B's files in tmp_path.
+
+    W&B may only ever talk to a closed port on 127.0.0.1: nothing leaves the machine.
+    """
+    for name in list(os.environ):
+        if name.startswith("WANDB_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
+    for variable, folder in [
+        ("WANDB_CONFIG_DIR", "config"),
+        ("WANDB_CACHE_DIR", "cache"),
+        ("WANDB_DATA_DIR", "data"),
+        ("WANDB_ARTIFACT_DIR", "artifacts"),
+    ]:
+        monkeypatch.setenv(variable, str(tmp_path / "wandb-home" / folder))
+
+
+@pytest.fixture
+def package_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    """caplog, capturing what the package logs at INFO and above."""
+    # A run stops the package's records at its own handlers; let them reach caplog too.
+    monkeypatch.setattr(logging.getLogger(PACKAGE), "propagate", True)
+    caplog.set_level(logging.INFO, logger=PACKAGE)
+    return caplog
+
+
+def wandb_logger(mode: str = "auto") -> LoggerConfig:
+    """The wandb logger settings of conf/logger/wandb.yaml, with another mode."""
+    return LoggerConfig(name="wandb", project="tracking-test", mode=mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("online", "online"), ("offline", "offline"), ("disabled", "disabled")],
+)
+def test_a_configured_mode_is_used_whatever_the_environment_says(
+    mode: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled" if mode != "disabled" else "online")
+    assert resolve_mode(wandb_logger(mode), debug=False) == expected
+
+
+@pytest.mark.parametrize("mode", ["auto", "online", "offline", "disabled"])
+def test_debug_mode_never_tracks(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", API_KEY)
+    assert resolve_mode(wandb_logger(mode), debug=True) == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("env_mode", "expected"),
+    [
+        ("online", "online"),
+        ("run", "online"),
+        ("offline", "offline"),
+        ("dryrun", "offline"),
+        ("disabled", "disabled"),
+    ],
+)
+def test_auto_mode_follows_wandb_mode_from_the_environment(
+    env_mode: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", env_mode)
+    assert resolve_mode(wandb_logger(), debug=False) == expected
+
+
+def test_auto_mode_refuses_a_wandb_mode_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "sometimes")
+    with pytest.raises(ValueError, match="WANDB_MODE 'sometimes' is not one of online, run"):
+        resolve_mode(wandb_logger(), debug=False)
+
+
+def test_a_mode_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"logger\.mode 'cloud' is not one of auto, online"):
+        resolve_mode(wandb_logger("cloud"), debug=False)
+
+
+def test_auto_mode_goes_online_with_an_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", API_KEY)
+    assert resolve_mode(wandb_logger(), debug=False) == "online"
+
+
+@pytest.mark.parametrize(
+    ("netrc", "expected"),
+    [
+        (f"machine api.wandb.ai\n  login user\n  password {API_KEY}\n", "online"),
+        (f"machine example.org\n  login user\n  password {API_KEY}\n", "offline"),
+        ("this is not a netrc file\n", "offline"),
+        (None, "offline"),
+    ],
+)
+def test_auto_mode_goes_online_only_with_a_wandb_entry_in_netrc(
+    netrc: str | None,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    package_log: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "netrc"
+    if netrc is not None:
+        path.write_text(netrc, encoding="utf-8")
+        path.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(path))
+    assert resolve_mode(wandb_logger(), debug=False) == expected
+    if expected == "offline":
+        assert "W&B: no credentials found, logging offline" in package_log.text
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, INIT_TIMEOUT_S), ("5", 5.0), ("soon", 30.0)])
+def test_the_online_start_waits_wandb_init_timeout_seconds_else_30(
+    value: str | None, seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("WANDB_INIT_TIMEOUT", value)
+    assert init_timeout() == seconds
+
+
+def test_the_null_tracker_keeps_nothing_and_says_so(tmp_path: Path) -> None:
+    tracker = NullTracker()
+    tracker.log({"loss": 1.0}, step=3)
+    tracker.log_artifact(tmp_path / "model.pkl", "model.pkl", "model")
+    assert tracker.finish({"loss": 0.5}, 0) == {"tracker": "none"}
+
+
+def start(config: LoggerConfig, run_dir: Path, debug: bool = False) -> Tracker:
+    """open_tracker as the runtime calls it for a train run."""
+    return open_tracker(
+        config,
+        debug=debug,
+        run_id=run_dir.name,
+        run_dir=run_dir,
+        group="default",
+        job_type="train",
+        run_config={"train": {"epochs": 3}, "seed": 42},
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "debug"),
+    [
+        (LoggerConfig(name="none", project="tracking-test"), False),
+        (LoggerConfig(name="wandb", project="tracking-test", mode="disabled"), False),
+        (LoggerConfig(name="wandb", project="tracking-test", mode="online"), True),
+    ],
+)
+def test_no_tracker_is_started_when_tracking_is_off(
+    config: LoggerConfig, debug: bool, tmp_path: Path
+) -> None:
+    assert isinstance(start(config, tmp_path, debug), NullTracker)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_tracker_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"logger\.name 'mlflow' is not a tracker"):
+        start(LoggerConfig(name="mlflow", project="tracking-test"), tmp_path)
+
+
+def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = tmp_path / "train_20260101T000000Z_abcdef"
+    run_dir.mkdir()
+    tracker = start(wandb_logger(), run_dir)
+    assert isinstance(tracker, WandbTracker)
+    tracker.log({"train_rmse": 60.0, "val_rmse": 61.5}, step=0)
+    tracker.log({"train_rmse": 55.0, "val_rmse": 57.0}, step=1)
+    model = run_dir / "artifacts" / "model.pkl"
+    model.parent.mkdir()
+    model.write_bytes(b"weights")
+    tracker.log_artifact(model, "model.pkl", "model")
+    info = tracker.finish({"val_rmse": 57.0}, 0)
+    assert info["tracker"] == "wandb"
+    assert "wandb_url" not in info  # offline: nothing was uploaded
+    folder = Path(info["wandb_dir"])
+    assert folder.parent == run_dir / "wandb"
+    assert folder.name.startswith("offline-run-")
+    assert folder.name.endswith(info["wandb_id"])
+    (log,) = folder.glob("run-*.wandb")
+    assert log.stat().st_size > 0
+
+
+def test_an_online_start_that_cannot_reach_the_server_logs_offline_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package_log: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        monkeypatch.setenv("WANDB_API_KEY", API_KEY)
+        monkeypatch.setenv("WANDB_INIT_TIMEOUT", "1")
+        tracker = start(wandb_logger(), tmp_path)
+        assert isinstance(tracker, WandbTracker)
+        info = tracker.finish({}, 1)
+    assert "W&B: cannot reach the server" in package_log.text
+    assert "logging offline instead" in package_log.text
+    assert Path(info["wandb_dir"]).name.startswith("offline-run-")
