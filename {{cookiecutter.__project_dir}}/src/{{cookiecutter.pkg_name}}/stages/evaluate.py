@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import Config
 from ..runtime import Metrics, Run
-from ._io import read_xy, write_table
+from ._io import Table, read_xy, write_table
 from .train import FittedModel
 
 
@@ -52,7 +52,7 @@ def evaluate(cfg: Config, run: Run) -> Metrics:
     return metrics
 
 
-def plot_predictions(actual: np.ndarray, predicted: np.ndarray, path: Path, title: str) -> None:
+def plot_predictions(actual: Table, predicted: Table, path: Path, title: str) -> None:
     """Save a predicted-versus-actual scatter plot as PNG."""
     import matplotlib
 
