@@ -75,6 +75,7 @@ def help_text() -> str:
         f"Usage:\n"
         f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
         f"  python -m {PACKAGE} --multirun stage=train model=ridge,mlp   # a sweep\n"
+        f"  python -m {PACKAGE} runs ls | show ID | rm | push | pull   # run records\n"
         f"  python -m {PACKAGE} params | check | remote ...   # see the README\n\n"
         f"Stages (in pipeline order):\n{stages}\n\n"
         f"Config groups (group=option):\n{group_lines}\n\n"
