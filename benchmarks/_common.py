@@ -224,3 +224,24 @@ def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
     if not (args.template / "cookiecutter.json").is_file():
         parser.error(f"{args.template} is not a cookiecutter template")
     return args
+
+
+# Versions read from the project's own interpreter: the tools as that project runs them.
+PROJECT_VERSIONS = (
+    "import dvc, hydra, platform; "
+    "print(platform.python_version(), hydra.__version__, dvc.__version__)"
+)
+
+
+def describe_project_machine(uv: str, python: str, with_dvc: bool = False) -> list[str]:
+    """Describe the machine and the versions a baked project runs with."""
+    python_version, hydra_version, dvc_version = run(
+        Command((python, "-c", PROJECT_VERSIONS), ROOT)
+    ).split()
+    tools = f"Python {python_version}, " + (f"dvc {dvc_version}, " if with_dvc else "")
+    return describe(f"{tools}hydra-core {hydra_version}, {uv_version(uv)}")
+
+
+def machine_section(machine: list[str]) -> list[str]:
+    """The closing "Machine:" list of a benchmark section."""
+    return ["Machine:", "", *(f"- {line}" for line in machine)]

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    ROOT,
     Command,
     Tools,
     bake_command,
     bake_project,
     base_parser,
-    describe,
+    describe_project_machine,
+    machine_section,
     markers,
     parse,
     positive,
@@ -38,7 +38,6 @@ from _common import (
     run,
     say,
     timed,
-    uv_version,
     write_section,
 )
 
@@ -59,7 +58,6 @@ def main(cfg: object) -> None:
 if __name__ == "__main__":
     main()
 '''
-VERSIONS = "import hydra, platform; print(platform.python_version(), hydra.__version__)"
 
 
 @dataclass(frozen=True)
@@ -123,12 +121,6 @@ def help_times(project: Path, work: Path, repeats: int) -> tuple[list[float], li
     return samples
 
 
-def describe_machine(uv: str, python: str) -> list[str]:
-    """Describe the machine and the versions measured, one markdown bullet each."""
-    python_version, hydra_version = run(Command((python, "-c", VERSIONS), ROOT)).split()
-    return describe(f"Python {python_version}, hydra-core {hydra_version}, {uv_version(uv)}")
-
-
 def render(results: Results, machine: list[str], max_ratio: float) -> str:
     """Return the markdown section, markers included."""
     verdict = "within" if results.ratio <= max_ratio else "**over**"
@@ -152,9 +144,7 @@ def render(results: Results, machine: list[str], max_ratio: float) -> str:
             f"`--help` takes {results.ratio:.2f}x the minimal Hydra app's time: "
             f"{verdict} the limit of {max_ratio:.2f}x.",
             "",
-            "Machine:",
-            "",
-            *(f"- {line}" for line in machine),
+            *machine_section(machine),
             END,
         ]
     )
@@ -183,7 +173,7 @@ def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[s
         setup = setup_times(tools, project, repeats)
         progress(f"running --help {repeats} times")
         project_help, minimal_help = help_times(project, work, repeats)
-        machine = describe_machine(tools.uv, venv_python(project))
+        machine = describe_project_machine(tools.uv, venv_python(project))
     results = Results(project.name, bake, setup, project_help, minimal_help)
     return results, machine
 

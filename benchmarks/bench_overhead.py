@@ -20,6 +20,7 @@ from _common import (
     bake_project,
     base_parser,
     describe,
+    machine_section,
     markers,
     parse,
     run,
@@ -104,9 +105,7 @@ def render(figures: dict[str, float], repeats: int, machine: list[str]) -> str:
         "",
         f"Target: {TARGET_MS:.0f} ms; the median is {verdict} the target.",
         "",
-        "Machine:",
-        "",
-        *(f"- {line}" for line in machine),
+        *machine_section(machine),
         end,
     ]
     return "\n".join(lines)

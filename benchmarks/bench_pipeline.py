@@ -29,19 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    ROOT,
     Command,
     Tools,
     bake_project,
     base_parser,
     completed,
-    describe,
+    describe_project_machine,
+    machine_section,
     markers,
     parse,
     row,
     run,
     say,
-    uv_version,
     write_section,
 )
 
@@ -67,10 +66,6 @@ EDITED_LINE = "  epochs: 12 "
 EXPECTED_EXP = ["train", "evaluate"]
 EXPECTED_EDIT = ["params", "train", "evaluate"]
 NEVER = ("prepare", "featurize")
-VERSIONS = (
-    "import dvc, hydra, platform; "
-    "print(platform.python_version(), hydra.__version__, dvc.__version__)"
-)
 
 
 @dataclass(frozen=True)
@@ -199,16 +194,6 @@ def edit_and_repro(uv: str, project: Path) -> Rerun:
     return Rerun(stages_run(output), seconds)
 
 
-def describe_machine(uv: str, python: str) -> list[str]:
-    """Describe the machine and the versions measured, one markdown bullet each."""
-    python_version, hydra_version, dvc_version = run(
-        Command((python, "-c", VERSIONS), ROOT)
-    ).split()
-    return describe(
-        f"Python {python_version}, dvc {dvc_version}, hydra-core {hydra_version}, {uv_version(uv)}"
-    )
-
-
 def rerun_row(change: str, rerun: Rerun, expected: list[str]) -> str:
     """Return one table row: the stages a change re-ran, those expected, and its time."""
     cells = (change, stage_list(rerun.stages), stage_list(expected), f"{rerun.seconds:.1f}")
@@ -257,9 +242,7 @@ def render(results: Results, machine: list[str]) -> str:
             "does not run there. The edit runs after the experiment's changes are undone "
             f"(`git checkout -- .`). {verdict}",
             "",
-            "Machine:",
-            "",
-            *(f"- {line}" for line in machine),
+            *machine_section(machine),
             END,
         ]
     )
@@ -283,7 +266,9 @@ def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[s
         restore(tools.uv, project)
         progress(f"editing {CONFIG} and running dvc repro")
         edit = edit_and_repro(tools.uv, project)
-        machine = describe_machine(tools.uv, str(project / ".venv" / "bin" / "python"))
+        machine = describe_project_machine(
+            tools.uv, str(project / ".venv" / "bin" / "python"), with_dvc=True
+        )
     return Results(project.name, no_op, experiment, edit), machine
 
 

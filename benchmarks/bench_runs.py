@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    ROOT,
     Command,
     Tools,
     bake_project,
     base_parser,
     completed,
-    describe,
+    describe_project_machine,
+    machine_section,
     markers,
     parse,
     positive,
@@ -46,7 +46,6 @@ from _common import (
     run,
     say,
     timed,
-    uv_version,
     write_section,
 )
 
@@ -65,7 +64,6 @@ MARGIN = timedelta(minutes=15)
 STATUSES = (("completed", 0.85), ("failed", 0.10), ("interrupted", 0.05))
 FILES = ("config.yaml", "overrides.json", "run.log")
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-VERSIONS = "import hydra, platform; print(platform.python_version(), hydra.__version__)"
 
 
 @dataclass(frozen=True)
@@ -177,12 +175,6 @@ def ls_times(project: Path, repeats: int, *args: str) -> tuple[list[float], str]
     return [timed(command) for _ in range(repeats)], lines[-1] if lines else ""
 
 
-def describe_machine(uv: str, interpreter: str) -> list[str]:
-    """Describe the machine and the versions measured, one markdown bullet each."""
-    python_version, hydra_version = run(Command((interpreter, "-c", VERSIONS), ROOT)).split()
-    return describe(f"Python {python_version}, hydra-core {hydra_version}, {uv_version(uv)}")
-
-
 def render(results: Results, machine: list[str], max_seconds: float) -> str:
     """Return the markdown section, markers included."""
     verdict = "within" if results.median <= max_seconds else "**over**"
@@ -206,9 +198,7 @@ def render(results: Results, machine: list[str], max_seconds: float) -> str:
             f"{verdict} the target of {max_seconds:.2f} s. It picks the recent folders by "
             "the start time in their names and reads only their run.json.",
             "",
-            "Machine:",
-            "",
-            *(f"- {line}" for line in machine),
+            *machine_section(machine),
             END,
         ]
     )
@@ -248,7 +238,7 @@ def measure(tools: Tools, template: Path, count: int, repeats: int) -> tuple[Res
             )
         progress(f"running runs ls {repeats} times")
         every, _ = ls_times(project, repeats)
-        machine = describe_machine(tools.uv, python(project))
+        machine = describe_project_machine(tools.uv, python(project))
     return Results(count, recent, last, every, count_line), machine
 
 
