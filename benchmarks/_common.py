@@ -7,6 +7,7 @@ Each script owns one section of docs/benchmarks.md, between the markers
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import shlex
@@ -14,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,9 +51,21 @@ class Tools:
     make: str
 
 
+def _cookiecutter_config() -> str:
+    """A throw-away cookiecutter config, so bakes leave no replay files in the home folder."""
+    home = Path(tempfile.mkdtemp(prefix="bench-cookiecutter-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    config = home / "config.yaml"
+    config.write_text(f"cookiecutters_dir: {home}/templates\nreplay_dir: {home}/replay\n")
+    return str(config)
+
+
+COOKIECUTTER_CONFIG = _cookiecutter_config()
+
+
 def environment() -> dict[str, str]:
     """Return the commands' environment: no Python downloads, outer venv or .pyc ban."""
-    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never")
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", COOKIECUTTER_CONFIG=COOKIECUTTER_CONFIG)
     # Start-up is measured as users see it from the second run on: byte-code cached.
     for name in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"):
         env.pop(name, None)
