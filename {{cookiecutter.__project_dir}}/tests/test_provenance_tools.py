@@ -72,14 +72,8 @@ def test_a_git_that_fails_without_a_message_gives_its_exit_status(
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_a_renamed_file_makes_the_tree_dirty(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+@pytest.mark.usefixtures("git_identity")
+def test_a_renamed_file_makes_the_tree_dirty(tmp_path: Path) -> None:
     for command in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "0"]):
         subprocess.run(["git", "-C", str(tmp_path), *command], check=True)
     (tmp_path / "train.py").write_text("lr = 0.1\n")

@@ -311,14 +311,10 @@ def test_under_dvc_runs_land_in_the_repository_dvc_started_from(
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.usefixtures("git_identity")
 def test_a_run_from_a_dirty_tree_saves_the_uncommitted_changes(
     runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     repo = Path.cwd()
     (repo / "train.py").write_text("lr = 0.1\n")
     for command in (["init", "-q"], ["add", "train.py"], ["commit", "-q", "-m", "first"]):
