@@ -12,7 +12,7 @@ export UV
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv/.synced
 
-.PHONY: help demo test test-render test-e2e lint bench locks clean
+.PHONY: help demo test test-render test-quality test-e2e lint bench locks clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,11 +32,14 @@ demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeli
 	@echo "== $(DEMO_DIR)/my_project/reports/metrics.json =="
 	@cat $(DEMO_DIR)/my_project/reports/metrics.json
 
-test: $(VENV) ## Run the template's tests: render, then end to end (2 workers)
+test: $(VENV) ## Run the template's tests: render, quality and end-to-end tiers (2 workers)
 	$(UV) run --frozen pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-render: $(VENV) ## Only the fast tier: bakes, file sets, hooks
 	$(UV) run --frozen pytest -m render -n 2 $(PYTEST_ARGS)
+
+test-quality: $(VENV) ## Only the quality tier: linters, pre-commit, each Python version's lint and tests
+	$(UV) run --frozen pytest -m quality -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-e2e: $(VENV) ## Only the end-to-end tier: install and run baked projects
 	$(UV) run --frozen pytest -m e2e -n 2 --dist loadfile $(PYTEST_ARGS)

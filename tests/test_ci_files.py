@@ -1,4 +1,4 @@
-"""Render tier: the CI workflows and the Dockerfile pass their linters.
+"""Quality tier: the CI workflows and the Dockerfile pass their linters.
 
 On the generated project's workflow (for two option sets) and on the template's own:
 actionlint (with ShellCheck on every `run:` script), GitHub's workflow schema
@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import DEFAULTS, ROOT, Bakery, Options, require_ok, run
 
-pytestmark = pytest.mark.render
+pytestmark = pytest.mark.quality
 
 BIN = Path(sys.executable).parent
 DEFAULT_PYTHON = str(DEFAULTS["python_version"][0])  # type: ignore[index]

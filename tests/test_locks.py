@@ -1,4 +1,4 @@
-"""End-to-end tier: every Python version's bake installs from its lock and is clean.
+"""Quality tier: every Python version's bake installs from its lock and is clean.
 
 For each supported Python version present on the machine: the shipped lock
 matches pyproject.toml and installs with `uv sync --frozen`, and the project
@@ -12,7 +12,7 @@ import pytest
 from conftest import DEFAULT_PKG, DEFAULTS, Bakery, require_ok, run
 from pythons import find_python
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.quality
 
 
 @pytest.mark.parametrize("python_version", DEFAULTS["python_version"])  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""End-to-end tier: a new project's git hooks pass on day one and block what must
+"""Quality tier: a new project's git hooks pass on day one and block what must
 never be committed: keys (detect-secrets) and large data files (DVC's job).
 
 The hooks are `repo: local` and run the project's tools through `uv run --frozen`,
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import Bakery, require_ok, run
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.quality
 PKG = "hook_check"
 HOOKS = (
     "trim trailing whitespace",
