@@ -24,6 +24,7 @@ from conftest import ROOT, RunCli
 
 from {{ cookiecutter.pkg_name }}.runtime.records import create_run_dir, write_json_atomic
 from {{ cookiecutter.pkg_name }}.runtime.remote import (
+    ENDPOINT_ENV,
     KEY_ENV,
     KEY_ID_ENV,
     RemoteError,
@@ -159,7 +160,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # `remote check` points AWS_CONFIG_FILE at the remote's configpath when it is unset;
     # set here, the variable is restored after the test.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(root / ".dvc" / "aws_config"))
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", KEY_ID_ENV, KEY_ENV):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", KEY_ID_ENV, KEY_ENV, ENDPOINT_ENV):
         monkeypatch.delenv(name, raising=False)
     return root
 
@@ -196,6 +197,43 @@ def test_use_b2_writes_the_remote_and_makes_it_the_default(
     assert name == "b2"
     assert settings["region"] == REGION
     assert settings["configpath"] == str(project / ".dvc" / "aws_config")
+
+
+def test_use_b2_takes_the_endpoint_from_b2_endpoint_url_and_check_reaches_it(
+    project: Path,
+    s3: LoopbackS3,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(ENDPOINT_ENV, s3.endpoint + "/")
+    code, out, _ = remote(project, "use-b2", BUCKET, "--region", REGION, capsys=capsys)
+    assert code == 0
+    assert f"default remote is now 'b2': s3://{BUCKET}/project ({s3.endpoint})" in out
+    config = (project / ".dvc" / "config").read_text(encoding="utf-8")
+    assert f"endpointurl = {s3.endpoint}\n" in config
+    assert f"region = {REGION}" in config
+    assert "backblazeb2.com" not in config
+    monkeypatch.delenv(ENDPOINT_ENV)
+    login(project, "b2", KEY_ID, KEY)
+    # The endpoint is stored: later commands reach it without the variable.
+    code, out, _ = remote(project, "check", capsys=capsys)
+    assert code == 0
+    assert out == f"remote 'b2' ok: bucket '{BUCKET}' at {s3.endpoint}\n"
+
+
+@pytest.mark.parametrize("value", ["s3.example.com", "ftp://127.0.0.1:21", "http://"])
+def test_a_b2_endpoint_url_that_is_not_an_http_url_is_refused(
+    project: Path, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ENDPOINT_ENV, value)
+    before = (project / ".dvc" / "config").read_bytes()
+    code, _, err = remote(project, "use-b2", BUCKET, capsys=capsys)
+    assert code == 1
+    assert err == (
+        f"error: B2_ENDPOINT_URL '{value}' is not an http(s) URL such as "
+        "'http://127.0.0.1:9000'; unset it to use B2's endpoint for the region\n"
+    )
+    assert (project / ".dvc" / "config").read_bytes() == before
 
 
 def test_use_b2_without_a_prefix_uses_the_bucket_root(

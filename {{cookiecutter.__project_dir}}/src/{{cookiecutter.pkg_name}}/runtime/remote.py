@@ -6,7 +6,9 @@
 
 B2 speaks the S3 API through dvc-s3. Keys live in .dvc/config.local (git-ignored,
 mode 0600) or in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, never in a committed
-file. `make push` and `make pull` run `remote check` first.
+file. `make push` and `make pull` run `remote check` first. `use-b2` derives the
+endpoint from the region; B2_ENDPOINT_URL, when set, replaces it (for an
+S3-compatible stand-in, a proxy, or tests).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ B2_REMOTE = "b2"
 AWS_CONFIG = "aws_config"
 KEY_ID_ENV = "B2_APPLICATION_KEY_ID"
 KEY_ENV = "B2_APPLICATION_KEY"
+ENDPOINT_ENV = "B2_ENDPOINT_URL"
 TIMEOUT_S = 10
 BUCKET_NAME = re.compile(r"^(?!b2-)[a-z0-9][a-z0-9-]{4,61}[a-z0-9]$")
 REGION_NAME = re.compile(r"^[a-z]{2}-[a-z]+-\d{3}$")
@@ -37,8 +40,16 @@ class RemoteError(RuntimeError):
 
 
 def endpoint_for(region: str) -> str:
-    """The S3-compatible endpoint of a B2 region."""
-    return f"https://s3.{region}.backblazeb2.com"
+    """The S3-compatible endpoint of a B2 region, unless B2_ENDPOINT_URL names another."""
+    override = os.environ.get(ENDPOINT_ENV, "").strip()
+    if not override:
+        return f"https://s3.{region}.backblazeb2.com"
+    if not re.match(r"^https?://[^/\s]+", override):
+        raise RemoteError(
+            f"{ENDPOINT_ENV} '{override}' is not an http(s) URL such as "
+            "'http://127.0.0.1:9000'; unset it to use B2's endpoint for the region"
+        )
+    return override.rstrip("/")
 
 
 @contextmanager
@@ -62,12 +73,13 @@ def use_b2(root: Path, bucket: str, region: str, prefix: str) -> str:
         )
     if not REGION_NAME.match(region):
         raise RemoteError(f"'{region}' is not a B2 region such as 'us-west-004'")
+    endpoint = endpoint_for(region)
     url = f"s3://{bucket}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{bucket}"
     config = Config(dvc_dir=str(root / ".dvc"))
     with config.edit("repo") as conf:
         conf["remote"][B2_REMOTE] = {
             "url": url,
-            "endpointurl": endpoint_for(region),
+            "endpointurl": endpoint,
             "region": region,
             # A RelPath is stored relative to .dvc/, so the config works in every clone.
             "configpath": RelPath(root / ".dvc" / AWS_CONFIG),
