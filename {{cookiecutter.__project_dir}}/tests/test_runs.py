@@ -233,6 +233,9 @@ def test_ls_with_no_match_says_so_and_succeeds(
         (["ls", ".multirun"], "is not a run id or the start of one"),
         (["show", "train_20990101T000000Z_abcdef"], "no run 'train_20990101T000000Z_abcdef'"),
         (["show", "../../etc"], "is not a run id or the start of one"),
+        (["show"], "show needs a run id, the start of one, or --newest; see `runs ls`"),
+        (["show", "train"], "'train' starts 3 run ids; give more of the id, or add --newest"),
+        (["show", "deploy", "--newest"], "no run starting with 'deploy' in runs/"),
         (["rm", "--dry-run"], "rm needs a filter"),
         (["rm", "a/b", "--force"], "is not a run id or the start of one"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -277,6 +280,26 @@ def test_show_prints_the_record_metrics_config_changes_and_provenance(
     assert "0123456789ab on main, uncommitted changes" in out
     assert "python   3.11.7" in out
     assert "uv.lock  sha256 abababababababab" in out
+
+
+def test_show_newest_shows_the_run_started_last(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = ids_of(root)
+    assert main(root, ["show", "train", "--newest"]) == 0
+    assert f"run       {ids['died']}\n" in capsys.readouterr().out
+    assert main(root, ["show", "--newest"]) == 0
+    assert f"run       {ids['live']}\n" in capsys.readouterr().out
+
+
+def test_show_newest_orders_runs_of_the_same_second_by_their_recorded_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second = NOW.replace(microsecond=0)
+    later = make_run(tmp_path / "runs", "train", second + timedelta(milliseconds=900))
+    make_run(tmp_path / "runs", "train", second + timedelta(milliseconds=100))
+    assert main(tmp_path, ["show", "--newest"]) == 0
+    assert f"run       {later}\n" in capsys.readouterr().out
 
 
 def test_show_copes_with_a_folder_without_records(

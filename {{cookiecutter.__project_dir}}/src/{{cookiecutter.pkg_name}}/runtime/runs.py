@@ -1,7 +1,7 @@
 """Run folders as a collection: list, inspect, delete, and sync them with the DVC remote.
 
     python -m <package> runs ls [PREFIX] [--completed|--failed|...] [--last 3h]
-    python -m <package> runs show ID
+    python -m <package> runs show ID | [PREFIX] --newest
     python -m <package> runs rm [PREFIX] [--completed|...] [--last 2d] [--all] [--dry-run] [--force]
     python -m <package> runs push|pull [PREFIX] [--completed|...] [--last 2d]
 
@@ -287,7 +287,15 @@ def ls_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
 
 def show_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
     """`show`: one run's record, metrics, config changes from the defaults, provenance."""
-    run = read_run(runs_dir / _one_run(runs_dir, check_name(args.id), _shown(root, runs_dir)))
+    prefix = check_name(args.id) if args.id is not None else None
+    where = _shown(root, runs_dir)
+    if args.newest:
+        run_id = _newest_run(runs_dir, prefix, where)
+    elif prefix is None:
+        raise UsageError("show needs a run id, the start of one, or --newest; see `runs ls`")
+    else:
+        run_id = _one_run(runs_dir, prefix, where)
+    run = read_run(runs_dir / run_id)
     record = _read_json(run.path / RECORD)
     lines = [f"run       {run.id}", f"folder    {_shown(root, run.path)}/"]
     lines += [f"stage     {run.stage}", f"status    {run.status}"]
@@ -419,7 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("ls", ls_command, "list runs, oldest first")
     show = add("show", show_command, "one run: record, metrics, config changes, provenance", False)
-    show.add_argument("id", metavar="ID", help="a run id, or the start of exactly one")
+    show.add_argument("id", nargs="?", metavar="ID", help="a run id, or the start of exactly one")
+    show.add_argument(
+        "--newest", action="store_true", help="the newest run (whose id starts with ID, if given)"
+    )
     rm = add("rm", rm_command, "delete runs (asks first)")
     rm.add_argument("--all", action="store_true", help="allow deleting without a filter")
     rm.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
@@ -477,8 +488,27 @@ def _one_run(runs_dir: Path, text: str, where: str) -> str:
     if len(names) == 1:
         return names[0]
     if names:
-        raise UsageError(f"'{text}' starts {len(names)} run ids; give more of the id")
+        raise UsageError(
+            f"'{text}' starts {len(names)} run ids; give more of the id, or add --newest"
+        )
     raise UsageError(f"no run '{text}' in {where}/; see the ids with `runs ls`")
+
+
+def _newest_run(runs_dir: Path, prefix: str | None, where: str) -> str:
+    """The id of the run started last, among those whose id starts with `prefix`."""
+    names = run_names(runs_dir, prefix)
+    if not names:
+        starting = f" starting with '{prefix}'" if prefix else ""
+        raise UsageError(f"no run{starting} in {where}/; see the ids with `runs ls`")
+    # Ids hold the start second; only runs started in that same second need their run.json.
+    last = max(_id_stamp(name) for name in names)
+    tied = [read_run(runs_dir / name) for name in names if _id_stamp(name) == last]
+    return max(tied, key=lambda run: (run.started, run.id)).id
+
+
+def _id_stamp(name: str) -> str:
+    match = RUN_ID.match(name)
+    return match["stamp"] if match else ""
 
 
 def _deletable(runs_dir: Path, run_id: str) -> Path:
