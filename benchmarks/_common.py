@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import platform
 import shlex
@@ -17,18 +18,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 HEADER = """\
 # Benchmarks
 
 Timings of the template, measured on the machine each section describes. Each
 section belongs to one script in `benchmarks/`, which replaces it when it runs
 again. Regenerate them all with `make bench`.
+
+<!-- summary:start -->
+<!-- summary:end -->
 """
 OUTPUT_TAIL = 3000
 
@@ -168,6 +173,27 @@ def row(label: str, samples: list[float]) -> str:
     return f"| {label} | " + " | ".join(f"{value:.3f}" for value in stats) + " |"
 
 
+def stats(samples: Sequence[float]) -> dict[str, object]:
+    """Return the median, min and max of the samples, and the samples, for a results file."""
+    return {
+        "median": round(statistics.median(samples), 4),
+        "min": round(min(samples), 4),
+        "max": round(max(samples), 4),
+        "samples": [round(sample, 4) for sample in samples],
+    }
+
+
+def write_results(
+    folder: Path, name: str, title: str, machine: list[str], measures: Mapping[str, object]
+) -> Path:
+    """Write a script's figures to `folder/NAME.json`, which benchmarks/summary.py reads."""
+    record = {"name": name, "title": title, "machine": machine, "measures": measures}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def markers(name: str) -> tuple[str, str]:
     """Return the start and end markers of a script's section."""
     return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
@@ -228,6 +254,12 @@ def base_parser(doc: str | None, repeats: int = 5) -> argparse.ArgumentParser:
         type=Path,
         default=ROOT / "docs" / "benchmarks.md",
         help="markdown file holding the section",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="folder of the machine-readable results (NAME.json) the summary is built from",
     )
     return parser
 

@@ -9,7 +9,8 @@ Measured on the machine running this script, as medians of N repeats:
 
 Prints a markdown table and writes it into docs/benchmarks.md between the
 `<!-- foundation:start -->` and `<!-- foundation:end -->` markers, leaving the
-rest of that file to other benchmark scripts. Exits 1 when `--help` takes more
+rest of that file to other benchmark scripts, and the figures into
+benchmarks/results/foundation.json. Exits 1 when `--help` takes more
 than --max-ratio times the minimal app's time, so it doubles as a check.
 """
 
@@ -37,11 +38,14 @@ from _common import (
     row,
     run,
     say,
+    stats,
     timed,
+    write_results,
     write_section,
 )
 
 NAME = "foundation"
+TITLE = "Foundation: bake, setup, start-up"
 START, END = markers(NAME)
 MINIMAL_APP = '''\
 """A Hydra app that does nothing: the baseline for start-up time."""
@@ -127,7 +131,7 @@ def render(results: Results, machine: list[str], max_ratio: float) -> str:
     return "\n".join(
         [
             START,
-            "## Foundation: bake, setup, start-up",
+            f"## {TITLE}",
             "",
             f"The default bake (`{results.package}`): wall times in seconds over "
             f"{len(results.bake)} repeats. The `--help` runs alternate with the minimal "
@@ -148,6 +152,19 @@ def render(results: Results, machine: list[str], max_ratio: float) -> str:
             END,
         ]
     )
+
+
+def measures(results: Results, max_ratio: float) -> dict[str, object]:
+    """The figures of the results file."""
+    return {
+        "package": results.package,
+        "bake": stats(results.bake),
+        "setup": stats(results.setup),
+        "help": stats(results.help),
+        "minimal_help": stats(results.minimal_help),
+        "ratio": round(results.ratio, 3),
+        "max_ratio": max_ratio,
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -186,6 +203,7 @@ def main() -> int:
     section = render(results, machine, args.max_ratio)
     print(section)
     write_section(args.output, section, NAME)
+    write_results(args.results, NAME, TITLE, machine, measures(results, args.max_ratio))
     if results.ratio > args.max_ratio:
         print(
             f"error: `python -m {results.package} --help` takes {results.ratio:.2f}x "

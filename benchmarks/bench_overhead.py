@@ -5,12 +5,14 @@ Python, runs `execute()` many times on a stage whose body does nothing, so what
 is timed is only the runtime: run folder, config.yaml, overrides.json,
 provenance.json (git, uv.lock hash, packages), logging, seeding and run.json.
 Imports happen once, before the clock starts, as in a sweep. Writes the
-`<!-- overhead:start -->` section of docs/benchmarks.md; exits 1 over the target.
+`<!-- overhead:start -->` section of docs/benchmarks.md and
+benchmarks/results/overhead.json; exits 1 over the target.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -25,10 +27,14 @@ from _common import (
     parse,
     run,
     say,
+    stats,
     uv_version,
+    write_results,
     write_section,
 )
 
+NAME = "overhead"
+TITLE = "Runtime overhead per run"
 PACKAGE = "bench_overhead"
 TARGET_MS = 150.0
 GIT = {
@@ -37,9 +43,9 @@ GIT = {
     "GIT_COMMITTER_NAME": "Bench",
     "GIT_COMMITTER_EMAIL": "bench@example.com",
 }
-# Runs inside the project's interpreter; prints one JSON line of timings in ms.
+# Runs inside the project's interpreter; prints one JSON line: the timings in ms.
 PROBE = """
-import json, statistics, sys, time
+import json, sys, time
 from {pkg}.config import to_typed
 from {pkg}.runtime import registry, run as runtime
 from {pkg}.runtime.params import compose
@@ -59,8 +65,7 @@ for _ in range({repeats}):
     start = time.perf_counter()
     runtime.execute(settings, ["stage=prepare"])
     samples.append((time.perf_counter() - start) * 1000)
-median = statistics.median(samples)
-print(json.dumps({{"median": median, "min": min(samples), "max": max(samples)}}))
+print(json.dumps(samples))
 """
 
 
@@ -69,8 +74,8 @@ def progress(message: str) -> None:
     say("bench_overhead", message)
 
 
-def measure(uv: str, cookiecutter: str, template: Path, repeats: int) -> dict[str, float]:
-    """Bake, set up and commit a project; return the per-run overhead in ms."""
+def measure(uv: str, cookiecutter: str, template: Path, repeats: int) -> list[float]:
+    """Bake, set up and commit a project; return the per-run overheads in ms."""
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         work = Path(tmp)
         progress("baking and setting up a project")
@@ -82,19 +87,20 @@ def measure(uv: str, cookiecutter: str, template: Path, repeats: int) -> dict[st
         code = PROBE.format(pkg=PACKAGE, repeats=repeats)
         python = str(project / ".venv" / "bin" / "python")
         output = run(Command((python, "-c", code), project, {"WANDB_MODE": "disabled"}))
-        return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+        return [float(sample) for sample in json.loads(output.strip().splitlines()[-1])]
 
 
-def render(figures: dict[str, float], repeats: int, machine: list[str]) -> str:
+def render(samples: list[float], machine: list[str]) -> str:
     """The markdown section."""
-    start, end = markers("overhead")
+    figures = {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+    start, end = markers(NAME)
     verdict = "within" if figures["median"] <= TARGET_MS else "OVER"
     lines = [
         start,
-        "## Runtime overhead per run",
+        f"## {TITLE}",
         "",
         "`execute()` on a stage whose body does nothing, in a committed project, after one "
-        f"warm-up run; {repeats} runs, milliseconds. It covers the run folder, config and "
+        f"warm-up run; {len(samples)} runs, milliseconds. It covers the run folder, config and "
         "overrides, provenance (git, uv.lock hash, package versions), logging, seeding and "
         "the run record. Regenerate with `make bench` (`benchmarks/bench_overhead.py`).",
         "",
@@ -114,15 +120,16 @@ def render(figures: dict[str, float], repeats: int, machine: list[str]) -> str:
 def main() -> int:
     """Measure, print and write the section; 1 if the median is over the target."""
     args = parse(base_parser(__doc__, repeats=50))
-    figures = measure(args.uv, args.cookiecutter, args.template, args.repeats)
+    samples = measure(args.uv, args.cookiecutter, args.template, args.repeats)
     machine = describe(f"Python {sys.version.split()[0]}, {uv_version(args.uv)}")
-    section = render(figures, args.repeats, machine)
+    section = render(samples, machine)
     print(section)
-    write_section(args.output, section, "overhead")
-    if figures["median"] > TARGET_MS:
-        print(
-            f"error: {figures['median']:.1f} ms per run is over {TARGET_MS:.0f} ms", file=sys.stderr
-        )
+    write_section(args.output, section, NAME)
+    figures = {"overhead_ms": stats(samples), "target_ms": TARGET_MS}
+    write_results(args.results, NAME, TITLE, machine, figures)
+    median = statistics.median(samples)
+    if median > TARGET_MS:
+        print(f"error: {median:.1f} ms per run is over {TARGET_MS:.0f} ms", file=sys.stderr)
         return 1
     return 0
 

@@ -12,7 +12,8 @@ with its pipeline run once by `dvc repro` and committed again:
 
 Prints a markdown section and writes it into docs/benchmarks.md between the
 `<!-- pipeline:start -->` and `<!-- pipeline:end -->` markers (appending it when
-they are absent), leaving the rest of that file to other benchmark scripts.
+they are absent), leaving the rest of that file to other benchmark scripts,
+and the figures into benchmarks/results/pipeline.json.
 Exits 1 when the experiment re-runs anything but train and evaluate, or the
 edit re-runs prepare or featurize, so it doubles as a check.
 """
@@ -41,10 +42,13 @@ from _common import (
     row,
     run,
     say,
+    stats,
+    write_results,
     write_section,
 )
 
 NAME = "pipeline"
+TITLE = "Pipeline: no-op repro, re-runs after a change"
 START, END = markers(NAME)
 PROJECT_NAME = "Bench Pipeline"
 PACKAGE = "bench_pipeline"
@@ -211,7 +215,7 @@ def render(results: Results, machine: list[str]) -> str:
     return "\n".join(
         [
             START,
-            "## Pipeline: no-op repro, re-runs after a change",
+            f"## {TITLE}",
             "",
             f'A bake with `project_name="{PROJECT_NAME}"` (`{results.package}`), set up, '
             "committed, its pipeline run once by `dvc repro` and committed. "
@@ -248,6 +252,28 @@ def render(results: Results, machine: list[str]) -> str:
     )
 
 
+def measures(results: Results) -> dict[str, object]:
+    """The figures of the results file."""
+    return {
+        "package": results.package,
+        "no_op": stats(results.no_op),
+        "exp_run": {
+            "command": f"dvc exp run -S {EXP_SET}",
+            "stages": results.exp_run.stages,
+            "expected": EXPECTED_EXP,
+            "seconds": round(results.exp_run.seconds, 4),
+        },
+        "edit": {
+            "command": "dvc repro",
+            "edited": f"`train.epochs` in `{CONFIG}`",
+            "stages": results.edit.stages,
+            "expected": EXPECTED_EDIT,
+            "seconds": round(results.edit.seconds, 4),
+        },
+        "problems": results.problems(),
+    }
+
+
 def parse_args() -> argparse.Namespace:
     """Read the command line."""
     parser = base_parser(__doc__)
@@ -280,6 +306,7 @@ def main() -> int:
     section = render(results, machine)
     print(section)
     write_section(args.output, section, NAME)
+    write_results(args.results, NAME, TITLE, machine, measures(results))
     problems = results.problems()
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -13,8 +13,9 @@ warm-up run (byte-code compiled, folders in the page cache):
    and take under --max-seconds (1 s by default);
 2. `python -m bench_runs runs ls`: every run, so every run.json, for scale.
 
-Writes the `<!-- runs:start -->` section of docs/benchmarks.md; exits 1 when
-the first measure is over the target, so it doubles as a check.
+Writes the `<!-- runs:start -->` section of docs/benchmarks.md and
+benchmarks/results/runs.json; exits 1 when the first measure is over the
+target, so it doubles as a check.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ from _common import (
     row,
     run,
     say,
+    stats,
     timed,
+    write_results,
     write_section,
 )
 
 NAME = "runs"
+TITLE = "Run records: `runs ls` over many runs"
 START, END = markers(NAME)
 PROJECT_NAME = "Bench Runs"
 PACKAGE = "bench_runs"
@@ -181,7 +185,7 @@ def render(results: Results, machine: list[str], max_seconds: float) -> str:
     return "\n".join(
         [
             START,
-            "## Run records: `runs ls` over many runs",
+            f"## {TITLE}",
             "",
             f'A bake with `project_name="{PROJECT_NAME}"` (`{PACKAGE}`), set up, holding '
             f"{results.runs:,} run folders modelled on real ones (run.json, config.yaml, "
@@ -202,6 +206,19 @@ def render(results: Results, machine: list[str], max_seconds: float) -> str:
             END,
         ]
     )
+
+
+def measures(results: Results, max_seconds: float) -> dict[str, object]:
+    """The figures of the results file."""
+    return {
+        "runs": results.runs,
+        "recent": results.recent,
+        "last": LAST,
+        "ls_last": stats(results.last),
+        "ls_every": stats(results.every),
+        "count_line": results.count_line,
+        "max_seconds": max_seconds,
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -250,6 +267,7 @@ def main() -> int:
     section = render(results, machine, args.max_seconds)
     print(section)
     write_section(args.output, section, NAME)
+    write_results(args.results, NAME, TITLE, machine, measures(results, args.max_seconds))
     if results.median > args.max_seconds:
         print(
             f"error: `python -m {PACKAGE} runs ls --last {LAST}` takes {results.median:.2f} s "
