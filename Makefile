@@ -48,11 +48,15 @@ lint: $(VENV) ## Lint the template's own Python (hooks, scripts, tests, benchmar
 	$(UV) run --frozen ruff check hooks scripts tests benchmarks
 	$(UV) run --frozen ruff format --check hooks scripts tests benchmarks
 
-bench: $(VENV) ## Measure bake, setup, start-up, DVC re-runs, runs ls, run overhead; writes docs/benchmarks.md
-	$(UV) run --frozen python benchmarks/bench_foundation.py --uv $(UV)
-	$(UV) run --frozen python benchmarks/bench_pipeline.py --uv $(UV)
-	$(UV) run --frozen python benchmarks/bench_runs.py --uv $(UV)
-	$(UV) run --frozen python benchmarks/bench_overhead.py --uv $(UV)
+# Every benchmark runs even if one fails, so that the summary shows all that was measured.
+bench: $(VENV) ## Measure bake, setup, uv vs pip, start-up, DVC, runs ls, overhead, test tiers (~25 min); writes docs/benchmarks.md
+	@failed=""; \
+	for name in foundation install pipeline runs overhead suite; do \
+		echo "== benchmarks/bench_$$name.py"; \
+		$(UV) run --frozen python benchmarks/bench_$$name.py --uv $(UV) || failed="$$failed $$name"; \
+	done; \
+	$(UV) run --frozen python benchmarks/summary.py; \
+	if [ -n "$$failed" ]; then echo "error: benchmarks that failed:$$failed" >&2; exit 1; fi
 
 locks: $(VENV) ## Refresh the lock files generated projects start from
 	$(UV) run --frozen python scripts/update_locks.py --uv $(UV)
