@@ -89,13 +89,18 @@ def foundation(measures: Record) -> list[Row]:
 def install(measures: Record) -> list[Row]:
     """The locked packages installed by uv and by pip, warm and, if measured, cold."""
     found = []
-    for state, label in (("warm", "warm caches"), ("cold", "empty caches, downloads included")):
+    labels = {
+        "warm": "Locked packages into a fresh venv, warm caches: `uv sync` against "
+        "`python3 -m venv` + `pip install -r`",
+        "cold": "The same, empty caches (downloads included)",
+    }
+    for state, label in labels.items():
         if state not in measures:
             continue
         figures = measures[state]
         found.append(
             Row(
-                f"Locked packages, {label}: `uv sync` against `python3 -m venv` + `pip install -r`",
+                label,
                 f"{duration(figures['uv']['median'])} vs "
                 f"{duration(figures['pip_total']['median'])}: {figures['ratio']:.0f}x, "
                 f"{figures['ratio_compiled']:.1f}x if uv compiles byte-code too",
