@@ -103,12 +103,14 @@ def test_exp_run_can_switch_the_model_group(project: Path, uv: str) -> None:
     assert metrics(project) != before
 
 
-def test_a_queued_sweep_runs_every_experiment(project: Path, uv: str) -> None:
+def test_a_queued_sweep_of_four_experiments_runs_every_one_on_two_workers(
+    project: Path, uv: str
+) -> None:
     require_ok(run(["git", "checkout", "--", "."], cwd=project))
-    queued = require_ok(
-        uv_run(project, uv, "dvc", "exp", "run", "--queue", "-S", "train.epochs=3,6")
-    )
-    assert queued.stdout.count("Queued experiment") == 2
+    before = set((project / "runs").glob("train_*"))
+    grid = ["-S", "train.epochs=3,6", "-S", "model=ridge,mlp"]
+    queued = require_ok(uv_run(project, uv, "dvc", "exp", "run", "--queue", *grid))
+    assert queued.stdout.count("Queued experiment") == 4
     require_ok(uv_run(project, uv, "dvc", "queue", "start", "-j", "2"))
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -116,9 +118,9 @@ def test_a_queued_sweep_runs_every_experiment(project: Path, uv: str) -> None:
         if not re.search(r"\b(Queued|Running)\b", status):
             break
         time.sleep(2)
-    assert status.count("Success") >= 2, status
+    assert status.count("Success") == 4, status
     shown = json.loads(require_ok(uv_run(project, uv, "dvc", "exp", "show", "--json")).stdout)
-    epochs_with_metrics = set()
+    scored = set()
     for commit_entry in shown:
         for exp in commit_entry.get("experiments") or []:
             for rev in exp.get("revs") or []:
@@ -126,8 +128,11 @@ def test_a_queued_sweep_runs_every_experiment(project: Path, uv: str) -> None:
                 params = data.get("params", {}).get("params.yaml", {}).get("data", {})
                 scores = data.get("metrics", {}).get("reports/metrics.json", {}).get("data", {})
                 if scores.get("rmse") is not None:
-                    epochs_with_metrics.add(params.get("train", {}).get("epochs"))
-    assert {3, 6} <= epochs_with_metrics
+                    scored.add((params["train"]["epochs"], params["model"]["name"]))
+    assert {(3, "ridge"), (6, "ridge"), (3, "mlp"), (6, "mlp")} <= scored
+    # The experiments ran in temporary copies; their run records are in this repository.
+    new = set((project / "runs").glob("train_*")) - before
+    assert len(new) == 4
 
 
 def test_dvc_and_the_project_compose_params_yaml_identically(project: Path, uv: str) -> None:

@@ -18,7 +18,8 @@ EXPECTED_FILES = """
 .gitignore .pre-commit-config.yaml Dockerfile LICENSE Makefile README.md dvc.yaml pyproject.toml
 .secrets.baseline uv.lock
 conf/config.yaml conf/data/diabetes.yaml conf/debug/default.yaml
-conf/experiment/mlp_wide.yaml conf/logger/none.yaml conf/logger/wandb.yaml
+conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml
+conf/logger/none.yaml conf/logger/wandb.yaml
 conf/model/mlp.yaml conf/model/ridge.yaml
 data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep
 reports/figures/.gitkeep
@@ -26,14 +27,14 @@ src/PKG/__init__.py src/PKG/__main__.py src/PKG/config.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py src/PKG/runtime/logs.py
 src/PKG/runtime/params.py src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py
 src/PKG/runtime/records.py src/PKG/runtime/registry.py src/PKG/runtime/remote.py
-src/PKG/runtime/run.py src/PKG/runtime/runs.py src/PKG/runtime/sync.py
+src/PKG/runtime/run.py src/PKG/runtime/runs.py src/PKG/runtime/sweeps.py src/PKG/runtime/sync.py
 src/PKG/runtime/tracking.py
 src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py
 src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py
 tests/conftest.py tests/test_cli.py tests/test_config.py tests/test_pipeline.py
 tests/test_provenance.py tests/test_runs.py tests/test_runtime.py
 tests/test_cli_commands.py tests/test_provenance_tools.py tests/test_remote_command.py
-tests/test_run_records.py tests/test_tracking.py
+tests/test_run_records.py tests/test_sweeps.py tests/test_tracking.py
 """.split()
 # Jinja markers; `${...}` (OmegaConf) and `${{ ... }}` (GitHub Actions) are not template leftovers.
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\}\}|\{%|%\}|\{#")

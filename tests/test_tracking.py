@@ -10,10 +10,10 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import Bakery, require_ok, run
+from wandb_files import of_type, wandb_records
 
 pytestmark = pytest.mark.e2e
 PKG = "track_check"
@@ -43,19 +43,6 @@ def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProc
         timeout=600,
         check=False,
     )
-
-
-def wandb_records(project: Path, run_dir: Path) -> list[dict[str, Any]]:
-    """Every record of the run's offline W&B log, as JSON."""
-    (log,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    wandb = str(project / ".venv/bin/wandb")
-    out = require_ok(run([wandb, "leet", "inspect", "--json", str(log)], cwd=project)).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def of_type(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """The records of one type (run, history, summary, artifact, exit ...)."""
-    return [record[kind] for record in records if record.get("type") == kind]
 
 
 def newest(project: Path, stage: str) -> Path:

@@ -25,10 +25,10 @@ from conftest import ROOT
 
 from {{ cookiecutter.pkg_name }}.config import Config, to_typed
 from {{ cookiecutter.pkg_name }}.runtime import registry
-from {{ cookiecutter.pkg_name }}.runtime.cli import report_failures
 from {{ cookiecutter.pkg_name }}.runtime.params import compose
 from {{ cookiecutter.pkg_name }}.runtime.records import write_text_atomic
 from {{ cookiecutter.pkg_name }}.runtime.run import Metrics, Outcome, Run, execute
+from {{ cookiecutter.pkg_name }}.runtime.sweeps import report_failures
 
 Stage = Callable[[Config, Run], Any]
 

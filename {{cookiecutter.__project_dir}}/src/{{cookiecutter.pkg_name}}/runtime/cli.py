@@ -64,17 +64,21 @@ def help_text() -> str:
     names = registry.stage_names()
     width = max(len(name) for name in names) + 2
     stages = "\n".join(f"  {name.ljust(width)}{registry.summary(name)}" for name in names)
-    groups: dict[str, list[str]] = {}
+    # Hydra's launcher plugins bring their own options; conf/hydra/launcher/ adds slurm.
+    groups: dict[str, list[str]] = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
     conf = Path("conf")
     for option in sorted(conf.rglob("*.yaml")):
         if option.parent != conf:
             groups.setdefault(option.parent.relative_to(conf).as_posix(), []).append(option.stem)
-    group_lines = "\n".join(f"  {group}: {', '.join(options)}" for group, options in groups.items())
+    group_lines = "\n".join(
+        f"  {group}: {', '.join(options)}" for group, options in sorted(groups.items())
+    )
     return (
         f"{PACKAGE}: run one stage of the pipeline, configured by conf/.\n\n"
         f"Usage:\n"
         f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
         f"  python -m {PACKAGE} --multirun stage=train model=ridge,mlp   # a sweep\n"
+        f"  python -m {PACKAGE} --multirun hydra/launcher=joblib stage=train seed=1,2,3,4\n"
         f"  python -m {PACKAGE} runs ls | show ID | rm | push | pull   # run records\n"
         f"  python -m {PACKAGE} params | check | remote ...   # see the README\n\n"
         f"Stages (in pipeline order):\n{stages}\n\n"
@@ -117,7 +121,11 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
 
 
 def stage_with_hydra(root: Path) -> int:
-    """Compose conf/ with the command line's overrides through Hydra, then run the stage."""
+    """Compose conf/ with the command line's overrides through Hydra, then run the stage.
+
+    A sweep's jobs may run in other processes or on other machines (Hydra's
+    launcher decides), so its summary comes from the run records (sweeps.py).
+    """
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -125,6 +133,7 @@ def stage_with_hydra(root: Path) -> int:
 
     from ..config import to_typed
     from .run import execute
+    from .sweeps import report_all, report_failures, sweep_name
 
     outcomes: list[tuple[str, Outcome]] = []
 
@@ -137,26 +146,14 @@ def stage_with_hydra(root: Path) -> int:
             sys.exit(EXIT_USAGE)  # Hydra would add a traceback to an exception
         hydra_config = HydraConfig.get()
         overrides = list(hydra_config.overrides.task)
-        # One tracker group per sweep, named after Hydra's sweep folder (its start time).
-        multirun = hydra_config.mode == RunMode.MULTIRUN
-        sweep = f"sweep-{Path(hydra_config.sweep.dir).name}" if multirun else None
-        outcome = execute(settings, overrides=overrides, sweep=sweep)
-        outcomes.append((" ".join(overrides), outcome))
+        if hydra_config.mode == RunMode.MULTIRUN:
+            execute(settings, overrides=overrides, sweep=sweep_name(hydra_config.sweep.dir))
+        else:
+            outcomes.append((" ".join(overrides), execute(settings, overrides=overrides)))
 
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
     app(task)()
-    return report_failures(outcomes)
-
-
-def report_failures(outcomes: list[tuple[str, Outcome]]) -> int:
-    """Say which runs failed (after a sweep, all of them at once); 1 if any did."""
-    failed = [(job, outcome) for job, outcome in outcomes if outcome.status != "completed"]
-    if not failed:
-        return 0
-    print(f"error: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
-    for job, outcome in failed:
-        print(f"  {outcome.run_id} ({job}): {outcome.error}", file=sys.stderr)
-    return 1
+    return max(report_failures(outcomes), report_all())
 
 
 def params_command(root: Path, args: list[str]) -> int:

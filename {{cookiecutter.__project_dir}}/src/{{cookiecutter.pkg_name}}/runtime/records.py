@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,19 +42,30 @@ def create_run_dir(runs_dir: Path, stage: str) -> tuple[str, Path]:
     raise RuntimeError(f"could not create a unique run folder in {runs_dir}")
 
 
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Give a new temporary path beside `path`; rename it onto `path` if the block completes.
+
+    Readers see the old file or the new one, never a piece of either. Jobs of a
+    parallel sweep may write the same output at once: each writes its own
+    temporary file, and the last rename wins, so the output is one job's whole file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per process and call; created by the writer, with the usual permissions.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so that readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with replacing(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -37,7 +37,13 @@ from ..config import Config
 from . import registry
 from .logs import configure_logging, stage_logger
 from .provenance import collect, git_diff
-from .records import append_json_line, create_run_dir, write_json_atomic, write_text_atomic
+from .records import (
+    append_json_line,
+    create_run_dir,
+    replacing,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .tracking import NullTracker, Tracker, open_tracker
 
 Metrics = dict[str, float]
@@ -98,7 +104,7 @@ class Run:
         if not source.is_file():
             raise FileNotFoundError(
                 f"run '{run_id}' has no artifact '{name}' ({source}); "
-                "list runs with `python -m <package> runs ls`"
+                f"list runs with `python -m {__name__.split('.')[0]} runs ls`"
             )
         self.artifacts[name] = {"path": f"../{run_id}/{ARTIFACTS}/{name}", "from_run": run_id}
         self._files[name] = source
@@ -109,10 +115,8 @@ class Run:
         """Copy an artifact (made or reused) to a fixed output path, such as a DVC output."""
         if name not in self._files:
             raise KeyError(f"no artifact '{name}' in this run; write it with run.artifact() first")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        shutil.copyfile(self._files[name], partial)
-        os.replace(partial, target)
+        with replacing(target) as partial:
+            shutil.copyfile(self._files[name], partial)
 
 
 @dataclass(frozen=True)
@@ -188,9 +192,12 @@ def _sigterm_raises() -> Iterator[None]:
 
 
 def _start_record(
-    settings: Config, run_id: str, run_dir: Path, overrides: Sequence[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Write what is known before the stage starts: config, overrides, provenance, status."""
+    settings: Config, record: dict[str, Any], run_dir: Path, overrides: Sequence[str]
+) -> dict[str, Any]:
+    """Write what is known before the stage starts: config, overrides, provenance, status.
+
+    Fills in `record` (which already names the run) and returns the provenance.
+    """
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(_plain(settings)))
     write_json_atomic(run_dir / "overrides.json", list(overrides))
     root = Path.cwd()
@@ -198,18 +205,18 @@ def _start_record(
     write_json_atomic(run_dir / "provenance.json", provenance)
     if (provenance.get("git") or {}).get("dirty"):
         write_text_atomic(run_dir / "git.diff", git_diff(root))
-    record: dict[str, Any] = {
-        "id": run_id,
-        "stage": settings.stage,
-        "status": "running",
-        "mode": settings.runtime.mode,
-        "started": _now(),
-        "argv": sys.argv,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-    }
+    record.update(
+        {
+            "status": "running",
+            "mode": settings.runtime.mode,
+            "started": _now(),
+            "argv": sys.argv,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        }
+    )
     write_json_atomic(run_dir / "run.json", record)
-    return record, provenance
+    return provenance
 
 
 def _summary(provenance: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,15 +242,17 @@ def execute(settings: Config, overrides: Sequence[str], sweep: str | None = None
     debug = settings.runtime.mode == "debug"
     run_id, run_dir = create_run_dir(runs_dir(settings), stage)
     log = configure_logging(run_dir / "run.log", settings.runtime.log_level, run_dir / "log.jsonl")
-    record, provenance = _start_record(settings, run_id, run_dir, overrides)
-    log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
+    record: dict[str, Any] = {"id": run_id, "stage": stage, "sweep": sweep}
     tracker: Tracker = NullTracker()
     run = Run(id=run_id, dir=run_dir, stage=stage, log=stage_logger(stage), tracker=tracker)
     started = time.perf_counter()
     error: BaseException | None = None
     metrics: Metrics = {}
     try:
+        # From before the record says "running" to the end, a signal is recorded.
         with _sigterm_raises():
+            provenance = _start_record(settings, record, run_dir, overrides)
+            log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
             seed_everything(settings.seed)
             run.tracker = tracker = open_tracker(
                 settings.logger,

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ..runtime.records import replacing
+
 Table = NDArray[np.float64]
 
 
 def write_table(path: Path, columns: Sequence[str], rows: Table) -> None:
-    """Write a 2-D float array as CSV with a header row."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    """Write a 2-D float array as CSV with a header row (whole, or not at all)."""
+    with replacing(path) as partial, partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         writer.writerows(rows.tolist())

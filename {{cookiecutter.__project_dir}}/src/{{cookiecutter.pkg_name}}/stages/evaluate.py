@@ -10,6 +10,7 @@ import numpy as np
 
 from ..config import Config
 from ..runtime import Metrics, Run
+from ..runtime.records import write_text_atomic
 from ._io import Table, read_xy, write_table
 from .train import FittedModel
 
@@ -32,8 +33,7 @@ def evaluate(cfg: Config, run: Run) -> Metrics:
         "r2": float(1 - np.sum(errors**2) / np.sum((y_test - y_test.mean()) ** 2)),
     }
     metrics_path = Path(cfg.evaluate.metrics_json)
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
     write_table(
         Path(cfg.evaluate.predictions_csv),
         ["actual", "predicted"],
