@@ -102,6 +102,7 @@ class Results:
     package: str
     pins: int
     installed: int
+    pip_http_cache: int
     warm: Installs
     cold: Installs | None
 
@@ -162,6 +163,24 @@ def runs(count: int) -> str:
     return f"{count} run" + ("" if count == 1 else "s")
 
 
+def tree_size(folder: Path) -> int:
+    """Return the bytes of the files under a folder (0 if there is none)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def pip_cache_text(http_bytes: int) -> str:
+    """Say what pip's HTTP cache, where it keeps the wheels it downloads, held when warm."""
+    if http_bytes >= 2**20:
+        return f"pip's HTTP cache held {http_bytes / 2**20:.0f} MB after the warm-up."
+    return (
+        f"**pip's HTTP cache held {http_bytes / 2**10:.0f} kB after the warm-up:** the "
+        "responses that reached it carried no caching headers (a proxy between this "
+        "machine and PyPI can drop them), so its warm installs downloaded every wheel "
+        "again, and only the wheels it built itself came from its cache. Where PyPI's "
+        "headers reach pip, its warm installs reuse the wheels and take less time."
+    )
+
+
 def tool_version(output: str) -> str:
     """Return a tool's name and version from its `--version` line, e.g. "pip 23.2.1"."""
     return " ".join(output.split()[:2])
@@ -186,6 +205,12 @@ class Installer:
     def make_venv(self) -> Command:
         """`python3 -m venv`: the venv pip installs into, pip seeded."""
         return Command((self.python, "-m", "venv", str(self.pip_venv)), self.project)
+
+    def pip_cache_dir(self) -> Path:
+        """The folder pip caches in, as the venv's pip reports it."""
+        python = str(self.pip_venv / "bin" / "python")
+        argv = (python, "-m", "pip", "--isolated", "cache", "dir")
+        return Path(run(Command(argv, self.project, {"PIP_CONFIG_FILE": os.devnull})).strip())
 
     def pip_install(self, cache: Path | None) -> Command:
         """The venv's `pip install -r`, ignoring pip's configuration, with the given cache."""
@@ -286,6 +311,8 @@ def render(results: Results, machine: list[str]) -> str:
             "versions (pip's venv also holds pip and setuptools). `make setup` also installs "
             "the project itself and the git hooks: see the foundation section.",
             "",
+            pip_cache_text(results.pip_http_cache),
+            "",
             *machine_section(machine),
             END,
         ]
@@ -310,6 +337,7 @@ def measures(results: Results) -> dict[str, object]:
         "package": results.package,
         "pins": results.pins,
         "installed": results.installed,
+        "pip_http_cache_bytes": results.pip_http_cache,
         "warm": figures(results.warm),
     }
     if results.cold is not None:
@@ -350,6 +378,8 @@ def measure(args: argparse.Namespace) -> tuple[Results, list[str]]:
         progress("warming the caches: one install each")
         installer.time_uv()
         installer.time_pip()
+        pip_cache = installer.pip_cache_dir()
+        http_cache = sum(tree_size(pip_cache / name) for name in ("http", "http-v2"))
         progress(f"timing {runs(args.repeats)} of each install, warm caches")
         warm = installer.times(args.repeats)
         by_uv = installed(project / ".venv" / "bin" / "python")
@@ -362,7 +392,7 @@ def measure(args: argparse.Namespace) -> tuple[Results, list[str]]:
             progress(f"timing {runs(args.cold_repeats)} of each install, empty caches")
             cold = installer.times(args.cold_repeats, cold_in=work)
         machine = describe(versions_line(args.uv, installer))
-    return Results(project.name, len(pins), len(by_uv), warm, cold), machine
+    return Results(project.name, len(pins), len(by_uv), http_cache, warm, cold), machine
 
 
 def main() -> int:

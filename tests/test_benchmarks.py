@@ -156,3 +156,11 @@ def test_the_summary_finds_each_sections_heading() -> None:
     """Headings are read from the page, so links follow a renamed section."""
     page = "<!-- runs:start -->\n## Run records: many runs\ntext\n<!-- runs:end -->\n"
     assert summary.headings(page) == {"runs": "Run records: many runs"}
+
+
+def test_an_empty_pip_cache_is_called_out() -> None:
+    """When pip cached no download, the section says its warm installs downloaded again."""
+    assert "downloaded every wheel" in bench_install.pip_cache_text(0)
+    assert bench_install.pip_cache_text(300 * 2**20) == (
+        "pip's HTTP cache held 300 MB after the warm-up."
+    )
