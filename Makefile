@@ -32,8 +32,8 @@ demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeli
 	@echo "== $(DEMO_DIR)/my_project/reports/metrics.json =="
 	@cat $(DEMO_DIR)/my_project/reports/metrics.json
 
-test: $(VENV) ## Run the template's tests: render, quality and end-to-end tiers (2 workers)
-	$(UV) run --frozen pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+test: $(VENV) ## Run every tier (render, quality, end to end) on 2 workers; writes docs/reliability.md
+	$(UV) run --frozen pytest -n 2 --dist loadfile --reliability-report=docs/reliability.md $(PYTEST_ARGS)
 
 test-render: $(VENV) ## Only the fast tier: bakes, file sets, hooks
 	$(UV) run --frozen pytest -m render -n 2 $(PYTEST_ARGS)

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
+# The reliability report (docs/reliability.md): its fixture and its writer.
+pytest_plugins = ["reliability"]
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 DEFAULTS: dict[str, object] = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))

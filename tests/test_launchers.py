@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Bakery, require_ok, run
+from reliability import Recorder
 from wandb_files import of_type, wandb_records
 
 pytestmark = pytest.mark.e2e
@@ -86,14 +87,24 @@ def test_a_four_job_sweep_leaves_four_records_and_four_wandb_runs_in_one_group(
 
 
 def test_a_failed_job_of_a_parallel_sweep_is_named_after_the_others_complete(
-    project: Path,
+    project: Path, reliability: Recorder
 ) -> None:
     before = set((project / "runs").glob("train_*"))
     sweep = ["--multirun", "hydra/launcher=joblib", "stage=train", "logger=none"]
     result = stage_run(project, *sweep, "train.epochs=2", "train.batch_size=0,16,32")
     assert result.returncode == 1, result.stderr
-    statuses = sorted(record["status"] for _, record in new_runs(project, before))
+    runs = new_runs(project, before)
+    statuses = sorted(record["status"] for _, record in runs)
     assert statuses == ["completed", "completed", "failed"]
     assert "2 of 3 runs completed" in result.stdout
     assert "error: 1 of 3 runs failed:" in result.stderr
     assert "train.batch_size=0" in result.stderr
+    expected = ("run.json", "config.yaml", "overrides.json", "provenance.json", "run.log")
+    lost = sum(not (path / name).is_file() for path, _ in runs for name in expected)
+    reliability.record(
+        "Sweeps",
+        "a 3-job sweep in joblib worker processes whose first job crashes",
+        "the other 2 complete; the summary, read from the records, names the failed run",
+        lost,
+    )
+    assert lost == 0

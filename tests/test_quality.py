@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Bakery, require_ok, run
+from reliability import Recorder
 
 pytestmark = pytest.mark.quality
 PKG = "hook_check"
@@ -114,7 +115,7 @@ def test_the_first_commit_goes_through_the_hooks(committed: Path) -> None:
 
 
 def test_a_commit_with_a_b2_key_is_refused_by_detect_secrets(
-    committed: Path, git_env: dict[str, str]
+    committed: Path, git_env: dict[str, str], reliability: Recorder
 ) -> None:
     notes = committed / "notes"
     notes.mkdir(exist_ok=True)
@@ -127,10 +128,16 @@ def test_a_commit_with_a_b2_key_is_refused_by_detect_secrets(
     assert "notes/credentials.txt:2" in output  # the key's line
     assert commits(committed) == 1
     unstage(committed, "notes/credentials.txt")
+    reliability.record(
+        "Commits",
+        "`git commit` of a notes file holding a B2 key id and key",
+        "refused by detect-secrets, naming the key's line; no commit made",
+        commits(committed) - 1,
+    )
 
 
 def test_realistic_b2_keys_are_caught_however_they_are_written(
-    committed: Path, tmp_path: Path
+    committed: Path, tmp_path: Path, reliability: Recorder
 ) -> None:
     # Random 31-character keys reach detect-secrets' default entropy limit (4.5) only
     # about half the time; the baseline sets 4.0, which misses about 1 in 1000.
@@ -152,16 +159,27 @@ def test_realistic_b2_keys_are_caught_however_they_are_written(
     command = ["uv", "run", "--frozen", "detect-secrets-hook", "--baseline", ".secrets.baseline"]
     result = run([*command, *files], cwd=committed)
     assert result.returncode == 1, result.stdout + result.stderr
-    for path in files:
-        missed = [
+    missed = {
+        Path(path).name: [
             line
             for line in range(1, len(keys) + 1)
             if f"Location:    {path}:{line}\n" not in result.stdout
         ]
-        assert not missed, f"keys on lines {missed} of {Path(path).name} not caught"
+        for path in files
+    }
+    slipped = sum(len(lines) for lines in missed.values())
+    reliability.record(
+        "Commits",
+        f"secrets scan of {len(keys)} random B2 keys written 3 ways (.env, shell, Python)",
+        f"{len(keys) * len(files) - slipped} of {len(keys) * len(files)} caught",
+        slipped,
+    )
+    assert slipped == 0, f"keys not caught, by file and line: {missed}"
 
 
-def test_a_large_data_file_is_refused(committed: Path, git_env: dict[str, str]) -> None:
+def test_a_large_data_file_is_refused(
+    committed: Path, git_env: dict[str, str], reliability: Recorder
+) -> None:
     big = committed / "data" / "external" / "big.bin"
     big.write_bytes(random.Random(0).randbytes(2_000_000))
     require_ok(run(["git", "add", "-f", "data/external/big.bin"], cwd=committed))
@@ -173,6 +191,12 @@ def test_a_large_data_file_is_refused(committed: Path, git_env: dict[str, str]) 
     assert "KB) exceeds 1000 KB" in output
     assert commits(committed) == 1
     unstage(committed, "data/external/big.bin")
+    reliability.record(
+        "Commits",
+        "`git commit` of a 2 MB data file (forced past .gitignore)",
+        "refused by check-added-large-files (limit 1000 kB); no commit made",
+        commits(committed) - 1,
+    )
 
 
 def test_the_fixers_leave_files_that_dvc_hashes_alone(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Bakery, require_ok, run
+from reliability import Recorder
 
 pytestmark = pytest.mark.e2e
 PKG = "run_records"
@@ -50,6 +51,31 @@ def records(project: Path, stage: str = "") -> dict[str, dict[str, object]]:
     return found
 
 
+RECORD_FILES = ("run.json", "config.yaml", "overrides.json", "provenance.json", "run.log")
+
+
+def unreadable(folder: Path) -> int:
+    """JSON files that do not parse, and JSON lines (but a crash's last one) that do not."""
+    bad = 0
+    for path in folder.rglob("*.json"):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            bad += 1
+    for path in folder.rglob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines()[:-1]:
+            try:
+                json.loads(line)
+            except ValueError:
+                bad += 1
+    return bad
+
+
+def lost_from(run_dir: Path) -> int:
+    """Files of a run's record that are missing or unreadable."""
+    return sum(not (run_dir / name).is_file() for name in RECORD_FILES) + unreadable(run_dir)
+
+
 def newest(project: Path, stage: str) -> Path:
     """The folder of the most recent run of a stage."""
     return max((project / "runs").glob(f"{stage}_*"), key=lambda p: p.stat().st_mtime)
@@ -81,7 +107,9 @@ def test_a_completed_run_records_everything(project: Path) -> None:
     assert "train" in result.stderr
 
 
-def test_sixteen_runs_started_at_once_get_sixteen_records(project: Path) -> None:
+def test_sixteen_runs_started_at_once_get_sixteen_records(
+    project: Path, reliability: Recorder
+) -> None:
     before = set(records(project, "prepare"))
     command = [str(project / ".venv/bin/python"), "-m", PKG, "logger=none", "stage=prepare"]
     env = {**os.environ, **QUIET}
@@ -93,6 +121,45 @@ def test_sixteen_runs_started_at_once_get_sixteen_records(project: Path) -> None
     new = {k: v for k, v in records(project, "prepare").items() if k not in before}
     assert len(new) == 16
     assert {r["status"] for r in new.values()} == {"completed"}
+    lost = sum(lost_from(project / "runs" / run_id) for run_id in new)
+    reliability.record(
+        "Concurrency",
+        "16 runs of one stage started in the same second",
+        "16 run folders, 16 complete records, every one completed",
+        lost,
+    )
+    assert lost == 0
+
+
+BAD_OVERRIDES = [
+    (["stage=nope"], "error: unknown stage 'nope'; known: prepare, featurize, train, evaluate"),
+    (["stage=train", "train.epochs=abc"], "error: config key 'train.epochs': Value 'abc'"),
+    (["stage=train", "seed=1.5"], "error: config key 'seed': Value '1.5'"),
+    (["stage=train", "model=nope"], "Could not find 'model/nope'"),
+    (["stage=train", "train.epochz=3"], "Key 'epochz' is not in struct"),
+    (["train.epochs=3"], "error: no stage given; add stage=NAME"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"), BAD_OVERRIDES, ids=[" ".join(o) for o, _ in BAD_OVERRIDES]
+)
+def test_a_bad_override_is_refused_before_any_run_starts(
+    project: Path, overrides: list[str], message: str, reliability: Recorder
+) -> None:
+    before = set((project / "runs").iterdir())
+    result = stage_run(project, *overrides)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    left = len(set((project / "runs").iterdir()) - before)
+    reliability.record(
+        "Bad overrides",
+        f"`{' '.join(overrides)}`",
+        f"exit {result.returncode}: {message}",
+        left,
+    )
+    assert left == 0
 
 
 def test_same_config_same_seed_same_metrics(project: Path) -> None:
@@ -103,17 +170,28 @@ def test_same_config_same_seed_same_metrics(project: Path) -> None:
     assert metrics[0] == metrics[1]
 
 
-def test_a_crash_is_recorded_with_its_traceback(project: Path) -> None:
+def test_a_crash_is_recorded_with_its_traceback(project: Path, reliability: Recorder) -> None:
     result = stage_run(project, "stage=train", "train.batch_size=0")
     assert result.returncode == 1
-    record = json.loads((newest(project, "train") / "run.json").read_text())
+    folder = newest(project, "train")
+    record = json.loads((folder / "run.json").read_text())
     assert record["status"] == "failed"
     assert "ValueError" in record["error"]
     assert "Traceback (most recent call last)" in record["traceback"]
     assert "1 of 1 runs failed" in result.stderr
+    lost = lost_from(folder)
+    reliability.record(
+        "Crashes",
+        "the train stage raises (`train.batch_size=0`)",
+        "exit 1; run recorded as failed with its traceback; one-line summary",
+        lost,
+    )
+    assert lost == 0
 
 
-def test_a_sweep_with_a_failing_job_runs_the_others_and_fails_at_the_end(project: Path) -> None:
+def test_a_sweep_with_a_failing_job_runs_the_others_and_fails_at_the_end(
+    project: Path, reliability: Recorder
+) -> None:
     before = set(records(project, "train"))
     result = stage_run(project, "--multirun", "stage=train", "train.batch_size=0,16,32")
     assert result.returncode == 1
@@ -121,10 +199,20 @@ def test_a_sweep_with_a_failing_job_runs_the_others_and_fails_at_the_end(project
     assert sorted(r["status"] for r in new.values()) == ["completed", "completed", "failed"]
     assert "1 of 3 runs failed" in result.stderr
     assert "train.batch_size=0" in result.stderr
+    lost = sum(lost_from(project / "runs" / run_id) for run_id in new)
+    reliability.record(
+        "Sweeps",
+        "a 3-job sweep whose first job crashes (default launcher)",
+        "the other 2 jobs complete; exit 1 naming the failed run and its overrides",
+        lost,
+    )
+    assert lost == 0
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_marks_the_run_interrupted(project: Path, sig: int, code: int) -> None:
+def test_a_signal_marks_the_run_interrupted(
+    project: Path, sig: int, code: int, reliability: Recorder
+) -> None:
     before = set(records(project, "train"))
     command = [str(project / ".venv/bin/python"), "-m", PKG, "logger=none", "stage=train"]
     process = subprocess.Popen(
@@ -142,9 +230,20 @@ def test_a_signal_marks_the_run_interrupted(project: Path, sig: int, code: int) 
     record = json.loads((new / "run.json").read_text())
     assert record["status"] == "interrupted"
     assert record["ended"]
+    lost = lost_from(new)
+    name = signal.Signals(sig).name
+    reliability.record(
+        "Signals",
+        f"{name} one second into training",
+        f"exit {code}; run recorded as interrupted, with its end time",
+        lost,
+    )
+    assert lost == 0
 
 
-def test_kill_9_at_any_moment_leaves_no_half_written_json(project: Path) -> None:
+def test_kill_9_at_any_moment_leaves_no_half_written_json(
+    project: Path, reliability: Recorder
+) -> None:
     rng = random.Random(7)
     command = [str(project / ".venv/bin/python"), "-m", PKG, "logger=none", "stage=train"]
     for _ in range(6):
@@ -157,12 +256,14 @@ def test_kill_9_at_any_moment_leaves_no_half_written_json(project: Path) -> None
         time.sleep(rng.uniform(0.2, 4.0))
         process.kill()
         process.wait(timeout=60)
-    for path in (project / "runs").rglob("*.json"):
-        json.loads(path.read_text(encoding="utf-8"))
-    for path in (project / "runs").rglob("*.jsonl"):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for line in lines[:-1]:
-            json.loads(line)
+    lost = unreadable(project / "runs")
+    reliability.record(
+        "Signals",
+        "kill -9 at 6 random moments (0.2 to 4 s) of training",
+        "every JSON file in runs/ parses, every JSON line but a last one too",
+        lost,
+    )
+    assert lost == 0
 
 
 def test_debug_mode_leaves_no_record_and_raises_at_once(project: Path, tmp_path: Path) -> None:

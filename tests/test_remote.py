@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Bakery, project_command, require_ok, run
+from reliability import Recorder
 from s3server import S3Server
 
 pytestmark = pytest.mark.e2e
@@ -62,6 +63,33 @@ def cache_files(project: Path) -> set[str]:
     """Every data object in the project's DVC cache (not its run cache)."""
     cache = project / ".dvc" / "cache" / "files"
     return {p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()}
+
+
+def damaged_cache(project: Path, expected: set[str]) -> int:
+    """Cache objects of `expected` that are missing or whose bytes no longer match their md5."""
+    cache = project / ".dvc" / "cache" / "files"
+    damaged = 0
+    for name in expected:
+        path = cache / name
+        digest = name.removeprefix("md5/").replace("/", "")
+        if not path.is_file():
+            damaged += 1
+        elif not digest.endswith(".dir"):  # a directory listing is checked by DVC itself
+            damaged += hashlib.md5(path.read_bytes()).hexdigest() != digest
+    return damaged
+
+
+def damaged_objects(server: S3Server, prefix: str) -> int:
+    """Objects under `prefix` in the bucket whose bytes do not match the md5 in their key."""
+    client = server.client(REGION, KEY_ID, KEY)
+    damaged = 0
+    for key in objects(server, prefix):
+        if "/files/md5/" not in key or key.endswith(".dir"):
+            continue
+        digest = "".join(key.split("/files/md5/")[1].split("/"))
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        damaged += hashlib.md5(body).hexdigest() != digest
+    return damaged
 
 
 def in_sync(project: Path) -> bool:
@@ -115,16 +143,27 @@ def test_the_b2_remote_is_written_at_generation_and_is_the_default(project: Path
     assert "response_checksum_validation = when_required" in aws_config
 
 
-def test_push_without_a_key_stops_with_one_clear_error(project: Path, server: S3Server) -> None:
+def test_push_without_a_key_stops_with_one_clear_error(
+    project: Path, server: S3Server, reliability: Recorder
+) -> None:
     point_remote(project, server, "no-key")
     uploads = len(server.puts())
     result = make(project, "push")
     assert result.returncode != 0
     assert "error: no key for remote 'b2': run `make b2-login`" in result.stderr
-    assert len(server.puts()) == uploads
+    left = len(server.puts()) - uploads
+    reliability.record(
+        "Credentials",
+        "`make push` with no B2 key stored or in the environment",
+        "refused before any upload: error: no key for remote 'b2': run `make b2-login`",
+        left,
+    )
+    assert left == 0
 
 
-def test_login_stores_the_key_privately_and_git_never_sees_it(project: Path) -> None:
+def test_login_stores_the_key_privately_and_git_never_sees_it(
+    project: Path, reliability: Recorder
+) -> None:
     result = make(project, "b2-login", B2_APPLICATION_KEY_ID=KEY_ID, B2_APPLICATION_KEY=KEY)
     require_ok(result)
     local = project / ".dvc/config.local"
@@ -137,6 +176,12 @@ def test_login_stores_the_key_privately_and_git_never_sees_it(project: Path) -> 
     assert KEY_ID not in staged
     names = require_ok(run(["git", "diff", "--cached", "--name-only"], cwd=project)).stdout
     assert ".dvc/config.local" not in names
+    reliability.record(
+        "Credentials",
+        "`make b2-login`, then `git add -A`",
+        "key in .dvc/config.local (mode 0600); neither key nor key id staged",
+        staged.count(KEY) + staged.count(KEY_ID),
+    )
 
 
 def test_aws_environment_variables_work_instead_of_a_stored_key(
@@ -156,7 +201,9 @@ def test_aws_environment_variables_work_instead_of_a_stored_key(
         local.write_text(stored, encoding="utf-8")
 
 
-def test_a_wrong_endpoint_stops_before_any_data_moves(project: Path, server: S3Server) -> None:
+def test_a_wrong_endpoint_stops_before_any_data_moves(
+    project: Path, server: S3Server, reliability: Recorder
+) -> None:
     require_ok(
         dvc(project, "remote", "modify", "--local", "b2", "endpointurl", "http://127.0.0.1:9")
     )
@@ -164,21 +211,37 @@ def test_a_wrong_endpoint_stops_before_any_data_moves(project: Path, server: S3S
     result = make(project, "push")
     assert result.returncode != 0
     assert "error: cannot reach http://127.0.0.1:9: check the remote's endpointurl" in result.stderr
-    assert len(server.puts()) == uploads
+    left = len(server.puts()) - uploads
+    reliability.record(
+        "Storage (B2)",
+        "`make push` to a wrong endpoint (nothing listening)",
+        "refused before any upload: error: cannot reach ...: check the remote's endpointurl",
+        left,
+    )
+    assert left == 0
 
 
-def test_a_missing_bucket_stops_before_any_data_moves(project: Path, server: S3Server) -> None:
+def test_a_missing_bucket_stops_before_any_data_moves(
+    project: Path, server: S3Server, reliability: Recorder
+) -> None:
     point_remote(project, server, "x")
     require_ok(dvc(project, "remote", "modify", "--local", "b2", "url", "s3://no-such-bucket/x"))
     uploads = len(server.puts())
     result = make(project, "push")
     assert result.returncode != 0
     assert "error: bucket 'no-such-bucket' does not exist" in result.stderr
-    assert len(server.puts()) == uploads
+    left = len(server.puts()) - uploads
+    reliability.record(
+        "Storage (B2)",
+        "`make push` to a bucket that does not exist",
+        "refused before any upload: error: bucket 'no-such-bucket' does not exist ...",
+        left,
+    )
+    assert left == 0
 
 
 def test_push_then_pull_into_an_empty_cache_restores_every_byte(
-    project: Path, server: S3Server
+    project: Path, server: S3Server, reliability: Recorder
 ) -> None:
     point_remote(project, server, "roundtrip")
     before = digests(project)
@@ -192,7 +255,15 @@ def test_push_then_pull_into_an_empty_cache_restores_every_byte(
         path = project / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     require_ok(make(project, "pull"))
-    assert digests(project) == before
+    after = digests(project)
+    lost = sum(after.get(name) != digest for name, digest in before.items())
+    reliability.record(
+        "Storage (B2)",
+        "`make push`, delete the DVC cache and every output, `make pull`",
+        f"all {len(before)} output files back with identical md5",
+        lost,
+    )
+    assert lost == 0
 
 
 def test_no_request_carries_the_checksum_headers_b2_rejects(server: S3Server) -> None:
@@ -218,7 +289,7 @@ def test_without_the_aws_config_botocore_would_send_them(project: Path, server: 
 
 
 def test_a_push_cut_off_midway_loses_nothing_and_completes_later(
-    project: Path, server: S3Server
+    project: Path, server: S3Server, reliability: Recorder
 ) -> None:
     point_remote(project, server, "interrupted")
     cache_before = cache_files(project)
@@ -231,6 +302,14 @@ def test_a_push_cut_off_midway_loses_nothing_and_completes_later(
     require_ok(make(project, "push"))
     assert in_sync(project)
     assert len(objects(server, "interrupted/")) == len(objects(server, "roundtrip/"))
+    lost = damaged_cache(project, cache_before) + damaged_objects(server, "interrupted/")
+    reliability.record(
+        "Storage (B2)",
+        "the S3 server stopped after 2 uploads of a `make push`",
+        "push fails naming the endpoint; local cache intact; the next push completes",
+        lost,
+    )
+    assert lost == 0
 
 
 def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Bakery, uv: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEFAULTS, ROOT, Bakery, Options, run
+from reliability import Recorder
 
 pytestmark = pytest.mark.render
 
@@ -188,32 +189,42 @@ BAD_ANSWERS = [
     ("field", "value", "message"), BAD_ANSWERS, ids=[a[0] for a in BAD_ANSWERS]
 )
 def test_a_bad_answer_is_refused_with_one_line_and_nothing_left(
-    tmp_path: Path, field: str, value: str, message: str
+    tmp_path: Path, field: str, value: str, message: str, reliability: Recorder
 ) -> None:
-    stderr = refused_bake(tmp_path, field, value)
+    stderr, left = refused_bake(tmp_path, field, value)
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, stderr
     assert message in errors[0]
+    shown = value if len(value) <= 24 else f"{value[:12]}... ({len(value)} characters)"
+    reliability.record("Bad answers", f"{field}='{shown}'", _short(errors[0]), left)
+    assert left == 0
 
 
 @pytest.mark.parametrize(("field", "value"), [("python_version", "3.9"), ("license", "GPL")])
 def test_cookiecutter_itself_refuses_a_value_outside_the_choices(
-    tmp_path: Path, field: str, value: str
+    tmp_path: Path, field: str, value: str, reliability: Recorder
 ) -> None:
-    stderr = refused_bake(tmp_path, field, value)
-    assert f"{value} provided for choice variable {field}" in stderr.strip().splitlines()[-1]
+    stderr, left = refused_bake(tmp_path, field, value)
+    last = stderr.strip().splitlines()[-1]
+    assert f"{value} provided for choice variable {field}" in last
+    reliability.record("Bad answers", f"{field}='{value}'", _short(last), left)
+    assert left == 0
 
 
-def refused_bake(tmp_path: Path, field: str, value: str) -> str:
-    """Bake with one answer set; check it fails and leaves nothing; return its stderr."""
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def refused_bake(tmp_path: Path, field: str, value: str) -> tuple[str, int]:
+    """Bake with one answer set; check it fails; return its stderr and the files left behind."""
     out = tmp_path / "sandbox" / "out"
     out.mkdir(parents=True)
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(out), str(ROOT)]
     result = run([*command, f"{field}={value}"], cwd=out)
     assert result.returncode != 0
-    assert list(out.iterdir()) == []
-    assert [p.name for p in (tmp_path / "sandbox").iterdir()] == ["out"]
-    return result.stderr
+    left = sum(1 for _ in out.rglob("*"))
+    left += sum(1 for path in (tmp_path / "sandbox").iterdir() if path.name != "out")
+    return result.stderr, left
 
 
 def test_every_line_of_the_main_config_says_what_it_does(bakery: Bakery) -> None:
