@@ -9,15 +9,14 @@ run, all in one group, and the command must summarise the sweep from the records
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Bakery, require_ok, run
+from conftest import Bakery, require_ok
 from reliability import Recorder
-from wandb_files import of_type, wandb_records
+from wandb_files import of_type, offline_run, prepared_project, wandb_records
 
 pytestmark = pytest.mark.e2e
 PKG = "sweep_check"
@@ -26,26 +25,12 @@ PKG = "sweep_check"
 @pytest.fixture(scope="module")
 def project(bakery: Bakery, uv: str) -> Path:
     """A baked, installed project with its data prepared and featurized (no tracker)."""
-    baked = bakery({"project_name": "Sweep Check"})
-    require_ok(run(["make", "setup", f"UV={uv}"], cwd=baked))
-    for stage in ("prepare", "featurize"):
-        require_ok(stage_run(baked, f"stage={stage}", "logger=none"))
-    return baked
+    return prepared_project(bakery, uv, "Sweep Check", PKG)
 
 
-def stage_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m sweep_check ARGS`, W&B offline for want of credentials."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    return subprocess.run(
-        [str(project / ".venv/bin/python"), "-m", PKG, *args],
-        cwd=project,
-        env={**clean, "NETRC": str(project / "no-netrc")},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m sweep_check ARGS`, W&B offline for want of a login."""
+    return offline_run(project, PKG, *args, **env)
 
 
 def new_runs(project: Path, before: set[Path]) -> list[tuple[Path, dict[str, Any]]]:

@@ -7,13 +7,12 @@ tests read the transaction log with `wandb leet inspect --json`, as a user could
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import Bakery, require_ok, run
-from wandb_files import of_type, wandb_records
+from wandb_files import of_type, offline_run, prepared_project, wandb_records
 
 pytestmark = pytest.mark.e2e
 PKG = "track_check"
@@ -22,27 +21,12 @@ PKG = "track_check"
 @pytest.fixture(scope="module")
 def project(bakery: Bakery, uv: str) -> Path:
     """A baked, installed project with its data prepared and featurized (no tracker)."""
-    baked = bakery({"project_name": "Track Check"})
-    require_ok(run(["make", "setup", f"UV={uv}"], cwd=baked))
-    for stage in ("prepare", "featurize"):
-        require_ok(stage_run(baked, f"stage={stage}", "logger=none"))
-    return baked
+    return prepared_project(bakery, uv, "Track Check", PKG)
 
 
 def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m track_check ARGS` with W&B left to decide its mode (offline here)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    clean |= {"NETRC": str(project / "no-netrc"), **env}
-    return subprocess.run(
-        [str(project / ".venv/bin/python"), "-m", PKG, *args],
-        cwd=project,
-        env=clean,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    """`python -m track_check ARGS`, W&B offline for want of a login."""
+    return offline_run(project, PKG, *args, **env)
 
 
 def newest(project: Path, stage: str) -> Path:
