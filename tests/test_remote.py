@@ -131,6 +131,19 @@ def project(bakery: Bakery, uv: str) -> Path:
     return baked
 
 
+def refused_push(
+    project: Path, server: S3Server, error: str, reliability: Recorder, area: str, tried: str
+) -> None:
+    """`make push` must stop with `error` before any upload; record it in the report."""
+    uploads = len(server.puts())
+    result = make(project, "push")
+    assert result.returncode != 0
+    assert error in result.stderr
+    left = len(server.puts()) - uploads
+    reliability.record(area, tried, f"refused before any upload: {error}", left)
+    assert left == 0
+
+
 def test_the_b2_remote_is_written_at_generation_and_is_the_default(project: Path) -> None:
     config = (project / ".dvc/config").read_text(encoding="utf-8")
     assert "remote = b2" in config
@@ -147,18 +160,9 @@ def test_push_without_a_key_stops_with_one_clear_error(
     project: Path, server: S3Server, reliability: Recorder
 ) -> None:
     point_remote(project, server, "no-key")
-    uploads = len(server.puts())
-    result = make(project, "push")
-    assert result.returncode != 0
-    assert "error: no key for remote 'b2': run `make b2-login`" in result.stderr
-    left = len(server.puts()) - uploads
-    reliability.record(
-        "Credentials",
-        "`make push` with no B2 key stored or in the environment",
-        "refused before any upload: error: no key for remote 'b2': run `make b2-login`",
-        left,
-    )
-    assert left == 0
+    error = "error: no key for remote 'b2': run `make b2-login`"
+    tried = "`make push` with no B2 key stored or in the environment"
+    refused_push(project, server, error, reliability, "Credentials", tried)
 
 
 def test_login_stores_the_key_privately_and_git_never_sees_it(
@@ -207,18 +211,9 @@ def test_a_wrong_endpoint_stops_before_any_data_moves(
     require_ok(
         dvc(project, "remote", "modify", "--local", "b2", "endpointurl", "http://127.0.0.1:9")
     )
-    uploads = len(server.puts())
-    result = make(project, "push")
-    assert result.returncode != 0
-    assert "error: cannot reach http://127.0.0.1:9: check the remote's endpointurl" in result.stderr
-    left = len(server.puts()) - uploads
-    reliability.record(
-        "Storage (B2)",
-        "`make push` to a wrong endpoint (nothing listening)",
-        "refused before any upload: error: cannot reach ...: check the remote's endpointurl",
-        left,
-    )
-    assert left == 0
+    error = "error: cannot reach http://127.0.0.1:9: check the remote's endpointurl"
+    tried = "`make push` to a wrong endpoint (nothing listening)"
+    refused_push(project, server, error, reliability, "Storage (B2)", tried)
 
 
 def test_a_missing_bucket_stops_before_any_data_moves(
@@ -226,18 +221,9 @@ def test_a_missing_bucket_stops_before_any_data_moves(
 ) -> None:
     point_remote(project, server, "x")
     require_ok(dvc(project, "remote", "modify", "--local", "b2", "url", "s3://no-such-bucket/x"))
-    uploads = len(server.puts())
-    result = make(project, "push")
-    assert result.returncode != 0
-    assert "error: bucket 'no-such-bucket' does not exist" in result.stderr
-    left = len(server.puts()) - uploads
-    reliability.record(
-        "Storage (B2)",
-        "`make push` to a bucket that does not exist",
-        "refused before any upload: error: bucket 'no-such-bucket' does not exist ...",
-        left,
-    )
-    assert left == 0
+    error = "error: bucket 'no-such-bucket' does not exist"
+    tried = "`make push` to a bucket that does not exist"
+    refused_push(project, server, error, reliability, "Storage (B2)", tried)
 
 
 def test_push_then_pull_into_an_empty_cache_restores_every_byte(

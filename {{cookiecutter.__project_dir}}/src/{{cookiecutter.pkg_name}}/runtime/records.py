@@ -28,6 +28,17 @@ def new_run_id(stage: str, now: datetime | None = None) -> str:
     return f"{stage}_{moment.strftime(TIMESTAMP_FORMAT)}_{secrets.token_hex(3)}"
 
 
+def runs_folder(configured: str | Path) -> Path:
+    """Where run folders go: `runtime.runs_dir`, under DVC in the repository DVC started from.
+
+    `dvc exp run --queue/--temp` runs stages in a temporary copy that is deleted
+    afterwards; DVC_ROOT names the original repository, so the records survive.
+    """
+    path = Path(configured)
+    dvc_root = os.environ.get("DVC_ROOT")
+    return Path(dvc_root) / path if dvc_root and not path.is_absolute() else path
+
+
 def create_run_dir(runs_dir: Path, stage: str) -> tuple[str, Path]:
     """Create a new, empty run folder; return its id and path."""
     runs_dir.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ from .records import (
     append_json_line,
     create_run_dir,
     replacing,
+    runs_folder,
     write_json_atomic,
     write_text_atomic,
 )
@@ -161,16 +162,8 @@ def _check_metrics(stage: str, metrics: object) -> Metrics:
 
 
 def runs_dir(settings: Config) -> Path:
-    """Where run folders go; under DVC, in the repository DVC was started from.
-
-    `dvc exp run --queue/--temp` runs stages in a temporary copy that is deleted
-    afterwards; DVC_ROOT names the original repository, so the records survive.
-    """
-    path = Path(settings.runtime.runs_dir)
-    dvc_root = os.environ.get("DVC_ROOT")
-    if dvc_root and not path.is_absolute():
-        return Path(dvc_root) / path
-    return path
+    """Where this run's folder goes (see `records.runs_folder`)."""
+    return runs_folder(settings.runtime.runs_dir)
 
 
 @contextmanager

@@ -143,7 +143,7 @@ def cutoff_stamp(since: timedelta | None) -> str | None:
 
 def read_run(path: Path) -> RunInfo:
     """Describe one run folder from its name and its run.json, whatever state that is in."""
-    return describe_run(path, _read_json(path / RECORD) or None)
+    return describe_run(path, read_json(path / RECORD) or None)
 
 
 def describe_run(path: Path, record: Mapping[str, Any] | None) -> RunInfo:
@@ -296,7 +296,7 @@ def show_command(root: Path, runs_dir: Path, args: argparse.Namespace) -> int:
     else:
         run_id = _one_run(runs_dir, prefix, where)
     run = read_run(runs_dir / run_id)
-    record = _read_json(run.path / RECORD)
+    record = read_json(run.path / RECORD)
     lines = [f"run       {run.id}", f"folder    {_shown(root, run.path)}/"]
     lines += [f"stage     {run.stage}", f"status    {run.status}"]
     if record.get("mode"):
@@ -553,7 +553,7 @@ def _provenance(run_path: Path) -> str:
     Runs recorded before provenance.json existed have none, and any key may be
     missing, so every value is looked up with a fallback.
     """
-    data = _read_json(run_path / "provenance.json")
+    data = read_json(run_path / "provenance.json")
     if not data:
         return ": not recorded"
     git, python, cpu = _section(data, "git"), _section(data, "python"), _section(data, "cpu")
@@ -598,7 +598,7 @@ def _section(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     """The JSON object in a file; {} when it is missing, unreadable or not an object."""
     try:
         return json_object(path.read_text(encoding="utf-8"))

@@ -13,7 +13,6 @@ which every job of a sweep shares; the tracker groups the sweep's runs by it.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .records import TIMESTAMP_FORMAT
+from .records import TIMESTAMP_FORMAT, runs_folder
 
 if TYPE_CHECKING:
     from .run import Outcome
@@ -37,13 +36,6 @@ CLOCK_SLACK = timedelta(minutes=5)
 def sweep_name(sweep_dir: str | Path) -> str:
     """The name of the sweep whose Hydra folder is `sweep_dir`."""
     return f"sweep-{Path(sweep_dir).name}"
-
-
-def runs_dir_of(configured: str | Path) -> Path:
-    """Where a job records its run: `runtime.runs_dir`, under DVC_ROOT when DVC runs it."""
-    path = Path(configured)
-    dvc_root = os.environ.get("DVC_ROOT")
-    return Path(dvc_root) / path if dvc_root and not path.is_absolute() else path
 
 
 @dataclass(frozen=True)
@@ -74,26 +66,21 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Note the sweep for the summary the command prints when Hydra returns."""
         folder = Path(str(config.hydra.sweep.dir))
-        runs_dir = runs_dir_of(str(config.runtime.runs_dir))
+        runs_dir = runs_folder(str(config.runtime.runs_dir))
         SweepSummary.ended.append(Sweep(sweep_name(folder), runs_dir, folder, self._started))
 
 
 def sweep_runs(sweep: Sweep) -> list[tuple[Path, dict[str, Any]]]:
     """The run folders and records of a sweep's jobs, in start order."""
+    from .runs import read_json, run_names
+
     cutoff = (sweep.started - CLOCK_SLACK).strftime(TIMESTAMP_FORMAT)
-    try:
-        names = sorted(entry.name for entry in os.scandir(sweep.runs_dir) if entry.is_dir())
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    runs = []
-    for name in names:
-        stamp = name.rsplit("_", 2)[-2:-1]
-        if not stamp or stamp[0] < cutoff:
-            continue
-        record = _read_json(sweep.runs_dir / name / RECORD)
-        if isinstance(record, dict) and record.get("sweep") == sweep.name:
-            runs.append((sweep.runs_dir / name, record))
-    return runs
+    # A run id is `<stage>_<start time>_<random>`: order by the time, not the stage.
+    names = sorted(
+        run_names(sweep.runs_dir, cutoff=cutoff), key=lambda name: name.rsplit("_", 2)[1:]
+    )
+    records = [(sweep.runs_dir / name, read_json(sweep.runs_dir / name / RECORD)) for name in names]
+    return [(path, record) for path, record in records if record.get("sweep") == sweep.name]
 
 
 def report(sweep: Sweep) -> int:
@@ -103,10 +90,7 @@ def report(sweep: Sweep) -> int:
     the launcher's own logs are in the sweep folder.
     """
     runs = sweep_runs(sweep)
-    outcomes = [
-        (" ".join(_read_json(path / "overrides.json") or []), _outcome(record))
-        for path, record in runs
-    ]
+    outcomes = [(" ".join(_overrides(path)), _outcome(record)) for path, record in runs]
     jobs = sum(1 for path in sweep.folder.glob("*") if path.name.isdigit())
     missing = max(0, jobs - len(runs))
     completed = sum(1 for _, outcome in outcomes if outcome.status == "completed")
@@ -148,8 +132,8 @@ def _outcome(record: dict[str, Any]) -> Outcome:
     return Outcome(str(record.get("id")), status, dict(record.get("metrics") or {}), error)
 
 
-def _read_json(path: Path) -> Any:
+def _overrides(run_dir: Path) -> list[str]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        return [str(item) for item in json.loads((run_dir / "overrides.json").read_text("utf-8"))]
+    except (OSError, ValueError, TypeError):
+        return []
