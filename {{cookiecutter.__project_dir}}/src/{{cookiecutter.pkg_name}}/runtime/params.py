@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, to_typed
-from .records import write_text_atomic
+from .records import write_text
 
 PARAMS_FILE = "params.yaml"
 # The `params` stage's only declared output: constant, so it never triggers a re-run,
@@ -66,7 +66,7 @@ def refresh(root: Path) -> list[str]:
     target = root / PARAMS_FILE
     order = root / ORDER_FILE
     if not order.exists() or order.read_text(encoding="utf-8") != ORDER_TEXT:
-        write_text_atomic(order, ORDER_TEXT)
+        write_text(order, ORDER_TEXT)
     if os.environ.get(DVC_EXP_NAME) and target.exists():
         load(root, stage=None)
         return []
@@ -76,7 +76,7 @@ def refresh(root: Path) -> list[str]:
     old = OmegaConf.to_container(OmegaConf.load(target)) if target.exists() else {}
     new = OmegaConf.to_container(OmegaConf.create(text))
     if not target.exists() or target.read_text(encoding="utf-8") != text:
-        write_text_atomic(target, text)
+        write_text(target, text)
     return changed_keys(_as_dict(old), _as_dict(new))
 
 

@@ -1,16 +1,17 @@
-"""Run folders and the files in them, written so that nothing is ever half-written.
+"""Run folders and the files in them: unique ids, atomic writes, forgiving reads.
 
-A run folder is `<runs_dir>/<stage>_<UTC timestamp>_<random>`. It is made with a
-single `mkdir`, which fails if the folder exists, so two runs can never share
-one, however many start in the same second. Files are written to a temporary
-name in the same folder and renamed into place: a reader sees the old file or
-the new one, never a piece of it.
+A run folder is `runs/<stage>_<UTC timestamp>_<random>`, made with one `mkdir`
+that fails if the folder exists, so two runs never share one however many start
+in the same second. Every file is written under a temporary name beside its
+target and renamed into place: a reader sees the old file or the new one, never
+a piece of either. This module imports nothing else from the runtime.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,51 +19,58 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+RUNS = "runs"  # the runs folder, under the project root (or the debug root)
+RECORD = "run.json"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-MAX_ATTEMPTS = 100
+RUN_ID = re.compile(r"^(?P<stage>\w+)_(?P<stamp>[0-9]{8}T[0-9]{6}Z)_[0-9a-f]{6}$", re.ASCII)
 
 
-def new_run_id(stage: str, now: datetime | None = None) -> str:
-    """Return `<stage>_<UTC timestamp>_<6 random hex digits>`."""
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return f"{stage}_{moment.strftime(TIMESTAMP_FORMAT)}_{secrets.token_hex(3)}"
+class UsageError(ValueError):
+    """Input that cannot run (command line, config, files); the message names the fix.
+
+    The command line prints it as one line and exits with status 2.
+    """
 
 
-def runs_folder(configured: str | Path) -> Path:
-    """Where run folders go: `runtime.runs_dir`, under DVC in the repository DVC started from.
+def runs_dir(root: Path) -> Path:
+    """The runs folder of the project at `root`.
 
     `dvc exp run --queue/--temp` runs stages in a temporary copy that is deleted
     afterwards; DVC_ROOT names the original repository, so the records survive.
     """
-    path = Path(configured)
     dvc_root = os.environ.get("DVC_ROOT")
-    return Path(dvc_root) / path if dvc_root and not path.is_absolute() else path
+    return (Path(dvc_root) if dvc_root and not root.is_absolute() else root) / RUNS
 
 
-def create_run_dir(runs_dir: Path, stage: str) -> tuple[str, Path]:
-    """Create a new, empty run folder; return its id and path."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    for _ in range(MAX_ATTEMPTS):
-        run_id = new_run_id(stage)
-        path = runs_dir / run_id
+def create_run_dir(runs: Path, stage: str) -> tuple[str, Path]:
+    """Create a new, empty run folder in `runs`; return its id and path."""
+    runs.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        stamp = datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
+        run_id = f"{stage}_{stamp}_{secrets.token_hex(3)}"
         try:
-            path.mkdir()
+            (runs / run_id).mkdir()
         except FileExistsError:
             continue
-        return run_id, path
-    raise RuntimeError(f"could not create a unique run folder in {runs_dir}")
+        return run_id, runs / run_id
+    raise RuntimeError(f"could not create a unique run folder in {runs}")
+
+
+def check_name(text: str, what: str = "run id") -> str:
+    """Return `text` unchanged if it is a plain name that cannot leave its folder."""
+    if not text or text.startswith(".") or any(bad in text for bad in ("/", "\\", "\0")):
+        raise UsageError(f"{what} '{text}' must be a plain name (no '/', not starting with '.')")
+    return text
 
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """Give a new temporary path beside `path`; rename it onto `path` if the block completes.
+    """Give a temporary path beside `path`; rename it onto `path` if the block completes.
 
-    Readers see the old file or the new one, never a piece of either. Jobs of a
-    parallel sweep may write the same output at once: each writes its own
-    temporary file, and the last rename wins, so the output is one job's whole file.
+    The one atomic writer of the project. Parallel jobs writing the same output
+    each write their own temporary file, and the last rename wins whole.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Unique per process and call; created by the writer, with the usual permissions.
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         yield temporary
@@ -71,20 +79,30 @@ def replacing(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers never see a partial file."""
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (flushed to disk before the rename)."""
     with replacing(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def append_json_line(path: Path, data: Any) -> None:
     """Append one JSON object as a line (a crash can lose at most that line)."""
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(data, default=str) + "\n")
+
+
+def read_json(source: Path | str | bytes) -> dict[str, Any]:
+    """The JSON object in a file (or in text); {} when missing, unreadable or not an object."""
+    try:
+        text = source.read_bytes() if isinstance(source, Path) else source
+        value = json.loads(text)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

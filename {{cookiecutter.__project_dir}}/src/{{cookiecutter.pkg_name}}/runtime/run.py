@@ -37,13 +37,13 @@ from ..config import Config
 from . import registry
 from .logs import configure_logging, stage_logger
 from .provenance import collect, git_diff
+from .records import runs_dir as records_runs_dir
 from .records import (
     append_json_line,
     create_run_dir,
     replacing,
-    runs_folder,
-    write_json_atomic,
-    write_text_atomic,
+    write_json,
+    write_text,
 )
 from .tracking import NullTracker, Tracker, open_tracker
 
@@ -163,7 +163,7 @@ def _check_metrics(stage: str, metrics: object) -> Metrics:
 
 def runs_dir(settings: Config) -> Path:
     """Where this run's folder goes (see `records.runs_folder`)."""
-    return runs_folder(settings.runtime.runs_dir)
+    return records_runs_dir(Path(settings.runtime.runs_dir).parent)
 
 
 @contextmanager
@@ -191,13 +191,13 @@ def _start_record(
 
     Fills in `record` (which already names the run) and returns the provenance.
     """
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(_plain(settings)))
-    write_json_atomic(run_dir / "overrides.json", list(overrides))
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(_plain(settings)))
+    write_json(run_dir / "overrides.json", list(overrides))
     root = Path.cwd()
     provenance = collect(root, list(sys.argv), settings.seed)
-    write_json_atomic(run_dir / "provenance.json", provenance)
+    write_json(run_dir / "provenance.json", provenance)
     if (provenance.get("git") or {}).get("dirty"):
-        write_text_atomic(run_dir / "git.diff", git_diff(root))
+        write_text(run_dir / "git.diff", git_diff(root))
     record.update(
         {
             "status": "running",
@@ -208,7 +208,7 @@ def _start_record(
             "host": socket.gethostname(),
         }
     )
-    write_json_atomic(run_dir / "run.json", record)
+    write_json(run_dir / "run.json", record)
     return provenance
 
 
@@ -279,7 +279,7 @@ def execute(settings: Config, overrides: Sequence[str], sweep: str | None = None
         record["metrics"] = metrics
         record["artifacts"] = run.artifacts
         record["tracker"] = tracker.finish(metrics, 0 if error is None else 1)
-        write_json_atomic(run_dir / "run.json", record)
+        write_json(run_dir / "run.json", record)
 
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .records import TIMESTAMP_FORMAT, runs_folder
+from .records import TIMESTAMP_FORMAT, runs_dir
 
 if TYPE_CHECKING:
     from .run import Outcome
@@ -66,8 +66,8 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Note the sweep for the summary the command prints when Hydra returns."""
         folder = Path(str(config.hydra.sweep.dir))
-        runs_dir = runs_folder(str(config.runtime.runs_dir))
-        SweepSummary.ended.append(Sweep(sweep_name(folder), runs_dir, folder, self._started))
+        runs = runs_dir(Path(str(config.runtime.runs_dir)).parent)
+        SweepSummary.ended.append(Sweep(sweep_name(folder), runs, folder, self._started))
 
 
 def sweep_runs(sweep: Sweep) -> list[tuple[Path, dict[str, Any]]]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import Config
 from ..runtime import Metrics, Run
-from ..runtime.records import write_text_atomic
+from ..runtime.records import write_text
 from ._io import Table, read_xy, write_table
 from .train import FittedModel
 
@@ -33,7 +33,7 @@ def evaluate(cfg: Config, run: Run) -> Metrics:
         "r2": float(1 - np.sum(errors**2) / np.sum((y_test - y_test.mean()) ** 2)),
     }
     metrics_path = Path(cfg.evaluate.metrics_json)
-    write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
     write_table(
         Path(cfg.evaluate.predictions_csv),
         ["actual", "predicted"],

@@ -1,0 +1,69 @@
+"""The template's own settings, and checking any config section against a dataclass.
+
+conf/config.yaml holds their values (`stage`, `seed`, `root`, `experiment_name`,
+`runtime`, `logger`); the schema lives here, so the user's files hold only the
+user's sections. A stage's own section is checked against the dataclass its
+function takes (see pipeline.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .records import UsageError
+
+T = TypeVar("T")
+
+
+@dataclass
+class LoggerSettings:
+    """Experiment tracker: `wandb` or `none` (conf/logger/)."""
+
+    name: str = "none"
+    project: str = "project"
+    entity: str | None = None
+    mode: str = "auto"
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RuntimeSettings:
+    """How runs are recorded: `run` records everything, `debug` (conf/debug/) keeps nothing."""
+
+    mode: str = "run"
+    log_level: str = "INFO"
+
+
+@dataclass
+class Settings:
+    """What the runtime reads from a composed config."""
+
+    stage: str
+    seed: int
+    root: str
+    experiment_name: str = "default"
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    logger: LoggerSettings = field(default_factory=LoggerSettings)
+
+
+def typed(schema: type[T], values: Any, where: str) -> T:
+    """Check `values` (a mapping) against dataclass `schema`; refuse a bad key in one line."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), values)
+        return cast(T, OmegaConf.to_object(merged))
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None)
+        reason = str(error).splitlines()[0]
+        raise UsageError(f"config {where}.{key}: {reason}" if key else f"{where}: {reason}") from error
+
+
+def runtime_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
+    """The template's settings from a composed config (other sections are left alone)."""
+    raw = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    picked = {key: raw[key] for key in ("stage", "seed", "root", "experiment_name",
+                                        "runtime", "logger") if key in raw}
+    return typed(Settings, picked, "config")
