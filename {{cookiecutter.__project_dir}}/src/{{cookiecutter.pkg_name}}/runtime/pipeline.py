@@ -1,75 +1,235 @@
-"""Keep dvc.yaml and the stage registry (stages/__init__.py: PIPELINE) in step.
+"""The pipeline as dvc.yaml declares it, params.yaml kept in step with conf/, and `check`.
 
-`python -m <package> check` (also a test and a pre-commit hook) fails when they
-drift: a stage missing on either side, in another order, with another command,
-without a dependency on its own code, or listing a params section that the
-config does not have.
+dvc.yaml is the one list of stages, in order. A stage `name` is three things, each
+written once: `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section
+`<name>:` in conf/config.yaml (checked against the `<Section>` dataclass), and its entry
+in dvc.yaml, whose paths are `${<name>.<key>}` from params.yaml. `check` refuses any
+of them missing or out of step, and a params.yaml older than conf/.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
+import os
+import re
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from . import registry
+from .records import UsageError, write_text
+from .settings import typed
 
 PACKAGE = __name__.split(".")[0]
-# DVC's first stage keeps params.yaml in step with conf/; it is not a user stage.
-PARAMS_STAGE = "params"
+PARAMS_FILE = "params.yaml"
+PARAMS_STAGE = "params"  # dvc.yaml's first stage: refreshes params.yaml, not a user stage
+ORDER_FILE = ".dvc-params-order"  # its output: every stage depends on it, so it runs first
+ORDER_TEXT = "Output of dvc.yaml's `params` stage: every stage depends on it. Do not edit.\n"
+REFERENCE = re.compile(r"\$\{([^}]+)\}")
 
 
-def stage_command(stage: str) -> str:
-    """The command a pipeline stage runs under DVC."""
-    return f"python -m {PACKAGE} stage={stage}"
+def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
+    """The stages of dvc.yaml, in file order, as written (paths not yet interpolated)."""
+    import yaml
 
-
-def check_dvc_yaml(root: Path) -> list[str]:
-    """Return every way dvc.yaml disagrees with the registry (empty when in step)."""
     path = root / "dvc.yaml"
-    if not path.is_file():
-        return [f"{path} does not exist"]
-    content = OmegaConf.to_container(OmegaConf.load(path))
-    stages: dict[str, dict[str, Any]] = (
-        content.get("stages", {}) if isinstance(content, dict) else {}
-    )
-    names = [name for name in stages if name != PARAMS_STAGE]
-    expected = list(registry.stage_names())
-    problems = []
-    if PARAMS_STAGE not in stages:
-        problems.append(f"dvc.yaml has no '{PARAMS_STAGE}' stage (it refreshes params.yaml)")
-    for name in expected:
-        if name not in stages:
-            problems.append(f"stage '{name}' is in PIPELINE but not in dvc.yaml; add it")
-    for name in names:
-        if name not in expected:
-            problems.append(f"dvc.yaml stage '{name}' is not in PIPELINE (stages/__init__.py)")
-    if not problems and names != expected:
-        problems.append(f"dvc.yaml lists {names}; PIPELINE runs {expected}: use one order")
-    known_sections = _config_sections(root)
-    for name in (n for n in names if n in expected):
-        problems += _check_stage(name, stages[name], known_sections)
-    return problems
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(
+            f"cannot read {path} ({type(error).__name__}); restore it from git"
+        ) from error
+    stages = content.get("stages") if isinstance(content, dict) else None
+    return {str(name): stage for name, stage in (stages or {}).items() if isinstance(stage, dict)}
 
 
-def _check_stage(name: str, stage: dict[str, Any], sections: set[str]) -> list[str]:
-    problems = []
-    if stage.get("cmd") != stage_command(name):
-        problems.append(
-            f"stage '{name}' runs {stage.get('cmd')!r}; expected {stage_command(name)!r}"
+def stage_names(root: Path) -> list[str]:
+    """The user's stages, in pipeline order (dvc.yaml's, without the `params` stage)."""
+    return [name for name in dvc_stages(root) if name != PARAMS_STAGE]
+
+
+def check_stage(root: Path, name: str) -> None:
+    """Refuse a stage name that dvc.yaml does not have, naming the ones it has."""
+    names = stage_names(root)
+    if name not in names:
+        hint = f"; stages/{name}.py exists: add it to dvc.yaml" if _module_file(name) else ""
+        raise UsageError(f"unknown stage '{name}' (dvc.yaml has: {', '.join(names)}){hint}")
+
+
+def summary(name: str) -> str:
+    """The first line of a stage module's docstring, read without importing it."""
+    origin = _module_file(name)
+    if origin is None:
+        return "(stages/{name}.py is missing)"
+    docstring = ast.get_docstring(ast.parse(origin.read_text(encoding="utf-8")))
+    return docstring.strip().splitlines()[0] if docstring else ""
+
+
+def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
+    """Import stage `name`; return its function and the dataclass its `cfg` argument takes."""
+    if _module_file(name) is None:
+        raise UsageError(f"stage '{name}' has no module: write src/{PACKAGE}/stages/{name}.py")
+    module = importlib.import_module(f"{PACKAGE}.stages.{name}")
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise UsageError(f"stages/{name}.py has no function '{name}(cfg, run)'")
+    hints = typing.get_type_hints(function)
+    schema = hints.get(next(iter(function.__code__.co_varnames[:1]), ""), None)
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        raise UsageError(
+            f"stages/{name}.py: annotate the first argument of {name}() with the dataclass of "
+            f"its config section, e.g. `def {name}(cfg: {name.title()}Config, run: Run)`"
         )
-    code = f"src/{PACKAGE}/stages/{name}.py"
-    if code not in (stage.get("deps") or []):
-        problems.append(f"stage '{name}' does not depend on its code {code}")
-    for entry in stage.get("params") or []:
-        keys = entry if isinstance(entry, str) else None
-        if keys is not None and keys.split(".")[0] not in sections:
-            problems.append(f"stage '{name}' tracks params '{keys}', which conf/ does not have")
+    return function, schema
+
+
+def section(cfg: DictConfig, name: str, schema: type[Any]) -> Any:
+    """Stage `name`'s section of a composed config, checked against its dataclass."""
+    if name not in cfg:
+        raise UsageError(f"conf/config.yaml has no section '{name}:'; add one for stage {name}")
+    return typed(schema, cfg[name], name)
+
+
+def compose(root: Path, overrides: list[str] | None = None) -> DictConfig:
+    """Compose conf/config.yaml with `overrides` the way DVC does (no `hydra:` node)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides or [])
+
+
+def render(cfg: DictConfig) -> str:
+    """The text of params.yaml for a composed config: resolved, as DVC writes it."""
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    OmegaConf.resolve(resolved)
+    return OmegaConf.to_yaml(resolved)
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """`key: old -> new` for every dotted key whose value differs between two nested dicts."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [f"{prefix.rstrip('.') or 'all'}: {old!r} -> {new!r}"]
+    keys: list[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return keys
+
+
+def read_params(root: Path) -> DictConfig:
+    """params.yaml as DVC tracked it; refused in one line when missing or broken."""
+    try:
+        loaded = OmegaConf.load(root / PARAMS_FILE)
+    except (OSError, ValueError) as error:
+        raise UsageError(
+            f"{PARAMS_FILE} is missing or unreadable ({type(error).__name__}); "
+            "rebuild it from conf/ with `make params` (`make repro` does it first)"
+        ) from error
+    if not isinstance(loaded, DictConfig):
+        raise UsageError(f"{PARAMS_FILE} is not a mapping; rebuild it with `make params`")
+    return loaded
+
+
+def stale(root: Path) -> list[str]:
+    """How params.yaml differs from conf/ composed now (empty: in step)."""
+    fresh = OmegaConf.to_container(OmegaConf.create(render(compose(root))))
+    try:
+        old = OmegaConf.to_container(read_params(root))
+    except UsageError:
+        return ["params.yaml is missing or unreadable"]
+    return changed_keys(old, fresh)
+
+
+def refresh(root: Path) -> list[str]:
+    """Rewrite params.yaml from conf/ (unless DVC composed it for an experiment); return changes.
+
+    Under `dvc repro`, a change to a value that dvc.yaml interpolates (a path) comes too
+    late for this run, which DVC planned with the old paths: it is refused after the refresh.
+    """
+    if not (root / ORDER_FILE).is_file():
+        write_text(root / ORDER_FILE, ORDER_TEXT)
+    if os.environ.get("DVC_EXP_NAME") and (root / PARAMS_FILE).is_file():
+        return []  # `dvc exp run` composed params.yaml itself, with its -S overrides
+    changes = stale(root)
+    if changes:
+        write_text(root / PARAMS_FILE, render(compose(root)))
+    late = [change for change in changes if change.split(":")[0] in dvc_references(root)]
+    if late and os.environ.get("DVC_STAGE"):
+        raise UsageError(
+            f"conf/ changed {', '.join(c.split(':')[0] for c in late)}, which dvc.yaml reads "
+            "before any stage runs; params.yaml is refreshed now: run `dvc repro` again "
+            "(`make repro` refreshes first)"
+        )
+    return changes
+
+
+def dvc_references(root: Path) -> set[str]:
+    """The params keys dvc.yaml interpolates (`${train.model_path}` -> `train.model_path`)."""
+    try:
+        text = (root / "dvc.yaml").read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    return {match.strip() for match in REFERENCE.findall(text)}
+
+
+def check(root: Path) -> list[str]:
+    """Every way dvc.yaml, stages/, conf/ and params.yaml disagree (empty: in step)."""
+    stages = dvc_stages(root)
+    problems = [] if PARAMS_STAGE in stages else [f"dvc.yaml has no '{PARAMS_STAGE}' stage"]
+    names = stage_names(root)
+    modules = sorted(p.stem for p in _stages_folder().glob("[!_]*.py"))
+    problems += [
+        f"stages/{name}.py is not in dvc.yaml: add a stage '{name}' there (README: Add a stage)"
+        for name in modules
+        if name not in names
+    ]
+    try:
+        cfg = compose(root, ["stage=" + (names[0] if names else "none")])
+    except Exception as error:  # Hydra has many error types; any of them is the finding
+        return [*problems, f"conf/ does not compose: {error}"]
+    for name in names:
+        problems += _check_stage(root, name, stages[name], cfg)
+    if not os.environ.get("DVC_EXP_NAME"):  # an experiment's params.yaml has its -S overrides
+        changes = stale(root)[:3]
+        problems += [f"params.yaml is stale ({change}): run `make params`" for change in changes]
     return problems
 
 
-def _config_sections(root: Path) -> set[str]:
-    from .params import compose
+def _check_stage(root: Path, name: str, stage: dict[str, Any], cfg: DictConfig) -> list[str]:
+    expected = f"python -m {PACKAGE} stage={name}"
+    code = f"src/{PACKAGE}/stages/{name}.py"
+    deps = [str(dep) for dep in stage.get("deps") or []]
+    problems = [] if stage.get("cmd") == expected else [f"stage '{name}' must run `{expected}`"]
+    problems += [
+        f"stage '{name}' must list {dep} in its deps"
+        for dep in (code, ORDER_FILE)
+        if dep not in deps
+    ]
+    if name not in [str(entry) for entry in stage.get("params") or []]:
+        problems.append(f"stage '{name}' must track its own section: `params: [{name}]`")
+    try:
+        section(cfg, name, load_stage(name)[1])
+    except UsageError as error:
+        problems.append(str(error))
+    unknown = [ref for ref in REFERENCE.findall(str(stage)) if OmegaConf.select(cfg, ref) is None]
+    problems += [
+        f"stage '{name}' in dvc.yaml reads param '{ref}', which conf/ lacks" for ref in unknown
+    ]
+    return problems
 
-    return {str(key) for key in compose(root)}
+
+def _stages_folder() -> Path:
+    return Path(__file__).resolve().parents[1] / "stages"
+
+
+def _module_file(name: str) -> Path | None:
+    path = _stages_folder() / f"{name}.py"
+    return path if path.is_file() and not name.startswith("_") else None

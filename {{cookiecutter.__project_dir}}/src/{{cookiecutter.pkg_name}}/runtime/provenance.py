@@ -217,3 +217,14 @@ def _run(
         )
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, Any]:
+    """TEMPORARY shim until the provenance rework lands."""
+    from .records import write_json, write_text
+
+    data = collect(root, argv, seed)
+    write_json(run_dir / "provenance.json", data)
+    if (data.get("git") or {}).get("dirty"):
+        write_text(run_dir / "git.diff", git_diff(root))
+    return {"git_commit": (data.get("git") or {}).get("commit")}

@@ -527,7 +527,7 @@ def _config_changes(root: Path, run_path: Path) -> str:
     """Lines listing the config keys the run changed from the defaults, after a colon."""
     from omegaconf import OmegaConf
 
-    from .params import changed_keys, compose
+    from .pipeline import changed_keys, compose
 
     try:
         run_config = OmegaConf.to_container(OmegaConf.load(run_path / "config.yaml"))

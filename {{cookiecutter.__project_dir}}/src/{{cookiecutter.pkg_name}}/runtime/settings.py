@@ -50,20 +50,21 @@ class Settings:
     logger: LoggerSettings = field(default_factory=LoggerSettings)
 
 
-def typed(schema: type[T], values: Any, where: str) -> T:
-    """Check `values` (a mapping) against dataclass `schema`; refuse a bad key in one line."""
+def typed(schema: type[T], values: Any, where: str = "") -> T:
+    """Check `values` (a mapping) against dataclass `schema`; refuse a bad key in one line.
+
+    `where` is the dotted path of `values` in the whole config, for the message.
+    """
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), values)
-        return cast(T, OmegaConf.to_object(merged))
+        if isinstance(values, DictConfig):  # resolved first: its ${...} may point anywhere
+            values = OmegaConf.to_container(values, resolve=True)
+        return cast(T, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values)))
     except OmegaConfBaseException as error:
-        key = getattr(error, "full_key", None)
-        reason = str(error).splitlines()[0]
-        raise UsageError(f"config {where}.{key}: {reason}" if key else f"{where}: {reason}") from error
+        key = ".".join(filter(None, [where, str(getattr(error, "full_key", "") or "")]))
+        raise UsageError(f"config key '{key}': {str(error).splitlines()[0]}") from error
 
 
-def runtime_settings(cfg: DictConfig | dict[str, Any]) -> Settings:
-    """The template's settings from a composed config (other sections are left alone)."""
-    raw = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
-    picked = {key: raw[key] for key in ("stage", "seed", "root", "experiment_name",
-                                        "runtime", "logger") if key in raw}
-    return typed(Settings, picked, "config")
+def runtime_settings(cfg: DictConfig, stage: str) -> Settings:
+    """The template's settings for running `stage`, from a composed config (the rest is left)."""
+    keys = ("seed", "root", "experiment_name", "runtime", "logger")
+    return typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys if key in cfg}})

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ..config import LoggerConfig
+from .settings import LoggerSettings as LoggerConfig
 
 log = logging.getLogger(__name__)
 WANDB_HOST = "api.wandb.ai"

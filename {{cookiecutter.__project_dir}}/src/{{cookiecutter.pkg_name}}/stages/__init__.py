@@ -1,8 +1,6 @@
 """The pipeline's stages: one module per stage, each with a function of the same name.
 
-PIPELINE is the single list of stage names, in the order they run. The CLI,
-`--help` and the tests all read it. To add a stage: write `stages/<name>.py`
-with `def <name>(cfg: Config, run: Run) -> Metrics`, and add its name here.
+A stage is `stages/<name>.py` with `def <name>(cfg: <Name>Config, run: Run) -> Metrics`,
+its section `<name>:` in conf/config.yaml, and its entry in dvc.yaml, whose order is the
+pipeline's order. `python -m {{ cookiecutter.pkg_name }} check` refuses a stage missing any of the three.
 """
-
-PIPELINE: tuple[str, ...] = ("prepare", "featurize", "train", "evaluate")

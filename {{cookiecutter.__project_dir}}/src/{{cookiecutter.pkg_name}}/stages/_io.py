@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..runtime.records import replacing
+from ..runtime import replacing
 
 Table = NDArray[np.float64]
 

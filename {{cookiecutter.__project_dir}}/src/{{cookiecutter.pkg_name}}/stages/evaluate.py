@@ -3,53 +3,53 @@
 from __future__ import annotations
 
 import json
-import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
+from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
-from ..config import Config
-from ..runtime import Metrics, Run
-from ..runtime.records import write_text
+from ..runtime import Metrics, Run, UsageError, write_text
 from ._io import Table, read_xy, write_table
-from .train import FittedModel
 
 
-def evaluate(cfg: Config, run: Run) -> Metrics:
+@dataclass
+class EvaluateConfig:
+    """Section `evaluate` of conf/config.yaml: everything this stage reads."""
+
+    input_dir: str
+    model_path: str
+    target: str
+    metrics_json: str
+    predictions_csv: str
+    figure_png: str
+
+
+def evaluate(cfg: EvaluateConfig, run: Run) -> Metrics:
     """Score the trained model on the test set: metrics JSON, predictions table and a plot."""
-    model_path = Path(cfg.train.model_path)
+    model_path = Path(cfg.model_path)
     if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path} does not exist; run stage=train first")
-    model = pickle.loads(model_path.read_bytes())
-    if not isinstance(model, FittedModel):
-        raise TypeError(f"{model_path} does not hold a model written by stage=train")
-    _, x_test, y_test = read_xy(Path(cfg.featurize.output_dir) / "test.csv", cfg.data.target)
+        raise UsageError(f"{model_path} does not exist; run stage=train first")
+    model = joblib.load(model_path)
+    _, x_test, y_test = read_xy(Path(cfg.input_dir) / "test.csv", cfg.target)
     predicted = model.predict(x_test)
-
-    errors = predicted - y_test
     metrics = {
-        "rmse": float(np.sqrt(np.mean(errors**2))),
-        "mae": float(np.mean(np.abs(errors))),
-        "r2": float(1 - np.sum(errors**2) / np.sum((y_test - y_test.mean()) ** 2)),
+        "rmse": root_mean_squared_error(y_test, predicted),
+        "mae": mean_absolute_error(y_test, predicted),
+        "r2": r2_score(y_test, predicted),
     }
-    metrics_path = Path(cfg.evaluate.metrics_json)
-    write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    write_text(Path(cfg.metrics_json), json.dumps(metrics, indent=2) + "\n")
     write_table(
-        Path(cfg.evaluate.predictions_csv),
-        ["actual", "predicted"],
-        np.column_stack([y_test, predicted]),
+        Path(cfg.predictions_csv), ["actual", "predicted"], np.column_stack([y_test, predicted])
     )
     with run.artifact("pred_vs_actual.png", kind="plot") as path:
-        plot_predictions(y_test, predicted, path, cfg.model.name)
-    run.publish("pred_vs_actual.png", Path(cfg.evaluate.figure_png))
+        plot_predictions(y_test, predicted, path, type(model.regressor_).__name__)
+    run.publish("pred_vs_actual.png", Path(cfg.figure_png))
     run.log.info(
-        "test rmse=%.3f mae=%.3f r2=%.3f -> %s",
-        metrics["rmse"],
-        metrics["mae"],
-        metrics["r2"],
-        metrics_path,
+        "test %s -> %s", " ".join(f"{k}={v:.3f}" for k, v in metrics.items()), cfg.metrics_json
     )
-    return metrics
+    return {key: float(value) for key, value in metrics.items()}
 
 
 def plot_predictions(actual: Table, predicted: Table, path: Path, title: str) -> None:

@@ -1,106 +1,116 @@
-"""Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
+"""Fit the model: epoch by epoch where the estimator has partial_fit, in one fit otherwise."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
-from sklearn.linear_model import SGDRegressor
-from sklearn.neural_network import MLPRegressor
+from hydra.utils import instantiate
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.metrics import root_mean_squared_error
+from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from ..config import Config, MLPConfig, ModelConfig, RidgeConfig
-from ..runtime import Metrics, Run
+from ..runtime import Metrics, Run, UsageError
 from ._io import Table, read_xy, write_table
 
 
 @dataclass
-class FittedModel:
-    """A regressor trained on a standardized target, predicting in the original units."""
+class TrainConfig:
+    """Section `train` of conf/config.yaml: everything this stage reads."""
 
-    estimator: Any
-    y_mean: float
-    y_std: float
-
-    def predict(self, x: Table) -> Table:
-        """Predict the target for the rows of `x`."""
-        scaled: Table = self.estimator.predict(x)
-        return scaled * self.y_std + self.y_mean
-
-
-def build_estimator(model: ModelConfig, seed: int) -> Any:
-    """Create the untrained scikit-learn estimator for the chosen `model` option."""
-    if isinstance(model, RidgeConfig):
-        return SGDRegressor(
-            penalty="l2", alpha=model.alpha, eta0=model.learning_rate, random_state=seed
-        )
-    if isinstance(model, MLPConfig):
-        return MLPRegressor(
-            hidden_layer_sizes=tuple(model.hidden_sizes),
-            alpha=model.alpha,
-            learning_rate_init=model.learning_rate,
-            random_state=seed,
-        )
-    raise ValueError(f"model '{model.name}' has no estimator; add it to build_estimator()")
+    input_dir: str
+    target: str
+    seed: int
+    model: dict[str, Any]
+    epochs: int
+    batch_size: int
+    model_path: str
+    curve_csv: str
+    load_from: str | None = None
 
 
-def rmse(model: FittedModel, x: Table, y: Table) -> float:
-    """Root mean squared error of `model` on (x, y)."""
-    return float(np.sqrt(np.mean((model.predict(x) - y) ** 2)))
+def build(model: dict[str, Any], seed: int) -> Any:
+    """The untrained estimator of conf/model/<name>.yaml: `_target_` built with its arguments."""
+    if "_target_" not in model:
+        raise UsageError("the model config has no _target_; name an estimator class (conf/model/)")
+    estimator = instantiate(model)
+    if estimator.get_params().get("random_state", 0) is None:
+        estimator.set_params(random_state=seed)
+    return estimator
 
 
-def _fmt(scores: dict[str, float]) -> str:
-    return " ".join(f"{key}={value:.3f}" for key, value in scores.items())
+def predicting_raw_units(estimator: Any, scaler: StandardScaler) -> TransformedTargetRegressor:
+    """Wrap an estimator trained on the scaled target so that it predicts in the target's units."""
+    model = TransformedTargetRegressor(regressor=estimator, transformer=scaler)
+    # The attributes TransformedTargetRegressor.fit sets; partial_fit cannot go through fit.
+    model.regressor_, model.transformer_, model._training_dim = estimator, scaler, 1
+    return model
 
 
 def fit(
-    cfg: Config, run: Run, x_train: Table, y_train: Table, x_val: Table, y_val: Table
-) -> tuple[FittedModel, list[list[float]]]:
-    """Train epoch by epoch; return the model and one [epoch, train_rmse, val_rmse] row each."""
-    model = FittedModel(
-        build_estimator(cfg.model, cfg.seed), float(y_train.mean()), float(y_train.std())
-    )
-    y_scaled = (y_train - model.y_mean) / model.y_std
-    rng = np.random.default_rng(cfg.seed)
+    cfg: TrainConfig, run: Run, x_train: Table, y_train: Table, x_val: Table, y_val: Table
+) -> tuple[TransformedTargetRegressor, list[list[float]]]:
+    """Train; return the model and one [epoch, train_rmse, val_rmse] row per epoch."""
+    estimator = build(cfg.model, cfg.seed)
+    if hasattr(estimator, "partial_fit"):
+        scaler = StandardScaler().fit(y_train.reshape(-1, 1))
+        y_scaled = scaler.transform(y_train.reshape(-1, 1)).ravel()
+        model = predicting_raw_units(estimator, scaler)
+        rng = np.random.default_rng(cfg.seed)
+
+        def one_epoch() -> None:
+            order = rng.permutation(len(x_train))
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
+                estimator.partial_fit(x_train[batch], y_scaled[batch])
+
+        epochs = cfg.epochs
+    else:  # no partial_fit: one fit is the whole training
+        model = TransformedTargetRegressor(regressor=estimator, transformer=StandardScaler())
+
+        def one_epoch() -> None:
+            model.fit(x_train, y_train)
+
+        epochs = 1
     curve: list[list[float]] = []
     # The bar shows on a terminal; in logs (DVC, SLURM) a line every tenth of the epochs does.
-    bar = tqdm(range(1, cfg.train.epochs + 1), desc=f"train {cfg.model.name}", disable=None)
-    report_every = max(1, cfg.train.epochs // 10)
+    bar = tqdm(range(1, epochs + 1), desc=f"train {type(estimator).__name__}", disable=None)
     for epoch in bar:
-        order = rng.permutation(len(x_train))
-        for start in range(0, len(order), cfg.train.batch_size):
-            batch = order[start : start + cfg.train.batch_size]
-            model.estimator.partial_fit(x_train[batch], y_scaled[batch])
+        one_epoch()
         scores = {
-            "train_rmse": rmse(model, x_train, y_train),
-            "val_rmse": rmse(model, x_val, y_val),
+            "train_rmse": root_mean_squared_error(y_train, model.predict(x_train)),
+            "val_rmse": root_mean_squared_error(y_val, model.predict(x_val)),
         }
         run.log_metrics(scores, step=epoch)
         curve.append([epoch, scores["train_rmse"], scores["val_rmse"]])
         bar.set_postfix(scores)
-        if bar.disable and (epoch % report_every == 0 or epoch == cfg.train.epochs):
-            run.log.info("epoch %d/%d: %s", epoch, cfg.train.epochs, _fmt(scores))
+        if bar.disable and (epoch % max(1, epochs // 10) == 0 or epoch == epochs):
+            run.log.info("epoch %d/%d: val_rmse=%.3f", epoch, epochs, scores["val_rmse"])
     return model, curve
 
 
-def train(cfg: Config, run: Run) -> Metrics:
-    """Fit the model one epoch at a time, logging train and validation RMSE per epoch."""
-    data_dir = Path(cfg.featurize.output_dir)
-    _, x_train, y_train = read_xy(data_dir / "train.csv", cfg.data.target)
-    _, x_val, y_val = read_xy(data_dir / "val.csv", cfg.data.target)
-
-    if cfg.train.load_from:
+def train(cfg: TrainConfig, run: Run) -> Metrics:
+    """Fit the model: epoch by epoch where the estimator has partial_fit, in one fit otherwise."""
+    data = Path(cfg.input_dir)
+    _, x_train, y_train = read_xy(data / "train.csv", cfg.target)
+    _, x_val, y_val = read_xy(data / "val.csv", cfg.target)
+    if cfg.load_from:
         # Reuse an earlier run's model instead of training again.
-        model = pickle.loads(run.reuse("model.pkl", cfg.train.load_from).read_bytes())
-        curve = [[0, rmse(model, x_train, y_train), rmse(model, x_val, y_val)]]
+        model = joblib.load(run.reuse("model.joblib", cfg.load_from))
+        scores = [
+            root_mean_squared_error(y, model.predict(x))
+            for x, y in ((x_train, y_train), (x_val, y_val))
+        ]
+        curve = [[0, *scores]]
     else:
         model, curve = fit(cfg, run, x_train, y_train, x_val, y_val)
-        with run.artifact("model.pkl", kind="model") as path:
-            path.write_bytes(pickle.dumps(model))
-    run.publish("model.pkl", Path(cfg.train.model_path))
-    write_table(Path(cfg.train.curve_csv), ["epoch", "train_rmse", "val_rmse"], np.array(curve))
-    run.log.info("%s: val_rmse=%.3f -> %s", cfg.model.name, curve[-1][2], cfg.train.model_path)
+        with run.artifact("model.joblib", kind="model") as path:
+            joblib.dump(model, path)
+    run.publish("model.joblib", Path(cfg.model_path))
+    write_table(Path(cfg.curve_csv), ["epoch", "train_rmse", "val_rmse"], np.array(curve))
+    run.log.info("val_rmse=%.3f -> %s", curve[-1][2], cfg.model_path)
     return {"val_rmse": curve[-1][2], "train_rmse": curve[-1][1], "epochs": curve[-1][0]}
