@@ -76,6 +76,8 @@ def fit(
             model.fit(x_train, y_train)
 
         epochs = 1
+    how = f"{epochs} epochs" if hasattr(estimator, "partial_fit") else "one fit"
+    run.log.info("training %s (%s)", type(estimator).__name__, how)
     curve: list[list[float]] = []
     # The bar shows on a terminal; in logs (DVC, SLURM) a line every tenth of the epochs does.
     bar = tqdm(range(1, epochs + 1), desc=f"train {type(estimator).__name__}", disable=None)
