@@ -1,4 +1,4 @@
-"""Finish the generated project: keep the chosen options' files, start git.
+"""Finish the generated project: keep the chosen options' files, record the template, start git.
 
 Runs inside the new project folder, never prompts, and touches no global
 configuration: git gets its settings on the command line of each call.
@@ -7,14 +7,17 @@ configuration: git gets its settings on the command line of each call.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-# Cookiecutter renders the answers into this raw string as JSON (see pre_gen_project.py).
-ANSWERS: dict[str, Any] = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
+# Cookiecutter renders the answers into this raw string as JSON (see pre_gen_project.py),
+# as (key, value) pairs: tojson sorts a mapping's keys; .cruft.json keeps the template's order.
+PAIRS = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
+ANSWERS: dict[str, Any] = dict(json.loads(PAIRS))
 PYTHON_VERSION = str(ANSWERS["python_version"])
 LICENSE = str(ANSWERS["license"])
 DIST_NAME = str(ANSWERS["__dist_name"])
@@ -22,6 +25,8 @@ DIST_NAME = str(ANSWERS["__dist_name"])
 # of this name; only the root package's name differs between projects.
 LOCK_PLACEHOLDER = 'name = "lockproject"'
 LOCKS = Path(".template-locks")
+# What cookiecutter adds about this one bake (paths on this machine); cruft records none of it.
+BAKE_ONLY = ("_output_dir", "_repo_dir", "_checkout")
 
 
 def install_lock() -> None:
@@ -39,6 +44,58 @@ def prune_license() -> None:
     """Drop the LICENSE file when the project has none."""
     if LICENSE == "none":
         Path("LICENSE").unlink()
+
+
+def git_output(folder: Path, *args: str) -> str | None:
+    """Git's output about `folder`, or None when git or the repository is missing."""
+    if shutil.which("git") is None:
+        return None
+    found = subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def record_template() -> None:
+    """Write .cruft.json as `cruft create` does, so `cruft check` and `cruft update` work
+    on a project baked by plain cookiecutter too."""
+    if "_commit" in ANSWERS:  # cruft is baking (create or update): it writes the file itself
+        return
+    # Lazy: only cookiecutter's own Python runs this hook, and only this step needs it.
+    from cookiecutter.config import get_user_config
+    from cookiecutter.repository import expand_abbreviations, is_repo_url
+
+    folder = Path(str(ANSWERS.get("_repo_dir") or ANSWERS["_template"]))
+    if not folder.is_absolute():
+        # Relative to where cookiecutter started, which the shell keeps in PWD (this hook
+        # runs inside the new project, not there).
+        folder = Path(os.environ.get("PWD", os.curdir), folder)
+    top = git_output(folder, "rev-parse", "--show-toplevel")
+    commit = git_output(folder, "rev-parse", "HEAD")
+    if not (folder / "cookiecutter.json").is_file() or not top or not commit:
+        print(
+            "note: the template is not a git repository here, so no .cruft.json: "
+            "run 'cruft link <template url>' in the project to follow template updates",
+            file=sys.stderr,
+        )
+        return
+    inside = Path(os.path.relpath(folder.resolve(), Path(top).resolve())).as_posix()
+    directory = None if inside == "." else inside
+    source = expand_abbreviations(str(ANSWERS["_template"]), get_user_config()["abbreviations"])
+    if not is_repo_url(source):
+        source = os.path.abspath(folder) if directory is None else top
+    context = {key: value for key, value in ANSWERS.items() if key not in BAKE_ONLY}
+    context.update(_template=source, _commit=commit)
+    record = {
+        "template": source,
+        "commit": commit,
+        "checkout": ANSWERS.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": directory,
+    }
+    # The layout cruft itself writes, so its later rewrites change only what changed.
+    text = json.dumps(record, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    Path(".cruft.json").write_text(text, encoding="utf-8")
 
 
 def git_init() -> None:
@@ -59,6 +116,7 @@ def main() -> int:
     """Run every finishing step in order."""
     install_lock()
     prune_license()
+    record_template()
     git_init()
     return 0
 

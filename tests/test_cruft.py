@@ -1,9 +1,9 @@
-"""Render tier: a project made with cruft records its template commit and takes updates.
+"""Render tier: every project records its template commit and takes template updates.
 
-The template is copied into a git repository of its own (commit A), a project is
-created from it with `cruft create` and committed, then the template changes
-(commit B): `cruft check` reports the project out of date and `cruft update`
-applies the change cleanly.
+The template is copied into a git repository of its own (commit A). A project
+baked by plain cookiecutter gets the same `.cruft.json` that `cruft create` writes,
+so `cruft check` reports it out of date after the template changes (commit B) and
+`cruft update` applies the change, whichever tool baked it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, require_ok, run
+from cookiecutter.main import cookiecutter
 
 pytestmark = pytest.mark.render
-CRUFT = str(Path(sys.executable).parent / "cruft")
+BIN = Path(sys.executable).parent
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Template",
     "GIT_AUTHOR_EMAIL": "template@example.com",
@@ -25,8 +26,7 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "template@example.com",
 }
 README = "{{cookiecutter.__project_dir}}/README.md"
-OLD_LINE = "# install the locked environment and git hooks"
-NEW_LINE = "# install the locked environment and the git hooks"
+NEW_LINE = "A line that the template's commit B adds."
 
 
 def commit(repo: Path, message: str) -> str:
@@ -47,42 +47,44 @@ def template_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_cruft_records_the_template_commit_and_the_answers(
+def test_a_cookiecutter_bake_records_what_cruft_create_records(
     template_repo: Path, tmp_path: Path
 ) -> None:
     head = require_ok(run(["git", "rev-parse", "HEAD"], cwd=template_repo)).stdout.strip()
-    out = tmp_path / "projects"
-    out.mkdir()
-    command = [CRUFT, "create", "--no-input", str(template_repo), "--output-dir", str(out)]
-    require_ok(run([*command, "--extra-context", '{"project_name": "Kept Current"}'], cwd=out))
-    record = json.loads((out / "kept_current" / ".cruft.json").read_text(encoding="utf-8"))
-    assert record["commit"] == head
+    by_cruft, by_cookiecutter = tmp_path / "cruft", tmp_path / "cookiecutter"
+    by_cruft.mkdir()
+    by_cookiecutter.mkdir()
+    answer = "project_name=Kept Current"
+    create = [str(BIN / "cruft"), "create", "--no-input", str(template_repo)]
+    require_ok(run([*create, "--extra-context", '{"project_name": "Kept Current"}'], by_cruft))
+    # A relative template path, from a shell (which keeps its folder in PWD).
+    bake = [str(BIN / "cookiecutter"), "--no-input", "../template", answer]
+    require_ok(run(bake, cwd=by_cookiecutter, env={"PWD": str(by_cookiecutter)}))
+
+    recorded = (by_cookiecutter / "kept_current" / ".cruft.json").read_text(encoding="utf-8")
+    assert recorded == (by_cruft / "kept_current" / ".cruft.json").read_text(encoding="utf-8")
+    record = json.loads(recorded)
+    assert (record["template"], record["commit"]) == (str(template_repo), head)
     assert record["context"]["cookiecutter"]["pkg_name"] == "kept_current"
-    assert not (out / "kept_current" / ".template-locks").exists()
+    assert not (by_cookiecutter / "kept_current" / ".template-locks").exists()
 
 
-def test_cruft_check_fails_after_a_template_change_and_update_applies_it(
+def test_cruft_check_and_update_reach_a_project_baked_by_cookiecutter(
     template_repo: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "projects"
-    out.mkdir()
-    command = [CRUFT, "create", "--no-input", str(template_repo), "--output-dir", str(out)]
-    require_ok(run(command, cwd=out))
-    project = out / "my_project"
+    project = Path(cookiecutter(str(template_repo), no_input=True, output_dir=str(tmp_path)))
     commit(project, "Start the project")
-    assert require_ok(run([CRUFT, "check"], cwd=project)).returncode == 0
+    cruft = str(BIN / "cruft")
+    require_ok(run([cruft, "check"], cwd=project))
 
     readme = template_repo / README
-    text = readme.read_text(encoding="utf-8")
-    assert OLD_LINE in text
-    readme.write_text(text.replace(OLD_LINE, NEW_LINE), encoding="utf-8")
+    readme.write_text(readme.read_text(encoding="utf-8") + f"\n{NEW_LINE}\n", encoding="utf-8")
     new_commit = commit(template_repo, "Template at commit B")
 
-    stale = run([CRUFT, "check"], cwd=project)
+    stale = run([cruft, "check"], cwd=project)
     assert stale.returncode != 0
     assert "out of date" in stale.stdout + stale.stderr
-    require_ok(run([CRUFT, "update", "--skip-apply-ask"], cwd=project))
+    require_ok(run([cruft, "update", "-y"], cwd=project))
     assert NEW_LINE in (project / "README.md").read_text(encoding="utf-8")
-    record = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
-    assert record["commit"] == new_commit
-    assert require_ok(run([CRUFT, "check"], cwd=project)).returncode == 0
+    assert json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"] == new_commit
+    require_ok(run([cruft, "check"], cwd=project))

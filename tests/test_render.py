@@ -15,7 +15,8 @@ pytestmark = pytest.mark.render
 
 # The files of a default bake, in a project whose package is PKG.
 EXPECTED_FILES = """
-.dockerignore .dvc/.gitignore .dvc/aws_config .dvc/config .dvcignore .github/workflows/ci.yaml
+.cruft.json .dockerignore .dvc/.gitignore .dvc/aws_config .dvc/config .dvcignore
+.github/workflows/ci.yaml
 .gitignore .pre-commit-config.yaml Dockerfile LICENSE Makefile README.md dvc.yaml pyproject.toml
 .secrets.baseline uv.lock
 conf/config.yaml conf/data/diabetes.yaml conf/debug/default.yaml
