@@ -3,59 +3,43 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
-from datetime import datetime, timezone
+from logging import FileHandler, Formatter, Logger, LogRecord, StreamHandler, getLogger
 from pathlib import Path
 
-FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
-DATE_FORMAT = "%H:%M:%S"
-ROOT_LOGGER = __name__.split(".")[0]
+from .records import UsageError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it
+TEXT = Formatter("%(asctime)s %(levelname)-7s %(name)s | %(message)s", "%Y-%m-%dT%H:%M:%S%z")
 
 
-class JsonLinesFormatter(logging.Formatter):
-    """One JSON object per record: time (UTC), level, logger, message, and any traceback."""
+class JsonLines(Formatter):
+    """Each record as one line of JSON: time, level, logger, message, any traceback."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a record as one line of JSON."""
-        entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+    def format(self, record: LogRecord) -> str:  # Formatter's own method: called by the handler
+        entry = dict(time=self.formatTime(record, TEXT.datefmt), level=record.levelname)
+        entry.update(logger=record.name, message=record.getMessage())
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def configure_logging(
-    log_file: Path | None, level: str, json_file: Path | None = None
-) -> logging.Logger:
-    """Send the project's log records to stderr and, if given, to a text and a JSON-lines file."""
-    logger = logging.getLogger(ROOT_LOGGER)
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ValueError(f"runtime.log_level '{level}' is not a level; try INFO or DEBUG")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.setLevel(numeric)
-    logger.propagate = False
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
-    logger.addHandler(console)
-    if log_file is not None:
-        to_file = logging.FileHandler(log_file, encoding="utf-8")
-        to_file.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%dT%H:%M:%S"))
-        logger.addHandler(to_file)
-    if json_file is not None:
-        to_json = logging.FileHandler(json_file, encoding="utf-8")
-        to_json.setFormatter(JsonLinesFormatter())
-        logger.addHandler(to_json)
+def configure_logging(log_file: Path | None, level: str, json_file: Path | None = None) -> Logger:
+    """Send the package's log records to stderr and, if given, to a text and a JSON-lines file."""
+    if level.upper() not in LEVELS:
+        raise UsageError(f"runtime.log_level '{level}' is not one of {', '.join(LEVELS)}")
+    logger = getLogger(ROOT_LOGGER)
+    for old in logger.handlers:  # a second run in one process replaces the first's handlers
+        old.close()
+    logger.handlers = [StreamHandler()]
+    logger.handlers += [FileHandler(p, encoding="utf-8") for p in (log_file, json_file) if p]
+    for handler in logger.handlers:  # the JSON lines file, if any, is the last one
+        handler.setFormatter(JsonLines() if json_file and handler is logger.handlers[-1] else TEXT)
+    logger.setLevel(level.upper())
+    logger.propagate = False  # Hydra or a library may give the root logger handlers as well
     return logger
 
 
-def stage_logger(stage: str) -> logging.Logger:
+def stage_logger(stage: str) -> Logger:
     """Return the logger a stage writes to: `<package>.<stage>`."""
-    return logging.getLogger(f"{ROOT_LOGGER}.{stage}")
+    return getLogger(f"{ROOT_LOGGER}.{stage}")
