@@ -1,11 +1,7 @@
 """Command line: `python -m <package> stage=NAME [overrides]`, and a few commands.
 
-    python -m <package> stage=train model=mlp     one stage, config composed by Hydra
-    python -m <package> stages                    the stage names, in pipeline order
-    python -m <package> params                    refresh params.yaml from conf/, then check
-    python -m <package> check                     dvc.yaml, stages/, conf/ and params.yaml agree
-    python -m <package> remote ...                the DVC remote (B2): use, login, check
-    python -m <package> runs ...                  list, show, clean and sync run records
+    stages | params | check     the stage names; refresh params.yaml, then check; check only
+    remote ... | runs ...       the DVC remote (B2); list, show, clean and sync run records
 
 The process first moves to the project root, so relative paths in conf/ mean the
 same from any folder, as they do for DVC. Under DVC (`dvc repro`, `dvc exp run`) a
@@ -16,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +21,15 @@ from .records import UsageError
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-    from .run import Outcome
-
 PACKAGE = pipeline.PACKAGE
-EXIT_USAGE = 2
+USAGE = f"""{PACKAGE}: run one stage of the pipeline, configured by conf/.
+
+Usage:
+  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]
+  python -m {PACKAGE} --multirun [hydra/launcher=joblib] stage=train seed=1,2,3,4   # a sweep
+  python -m {PACKAGE} runs ls | show ID | rm | push | pull   # run records
+  python -m {PACKAGE} stages | params | check | remote ...   # see the README
+"""
 
 
 def find_project_root() -> Path:
@@ -42,7 +42,7 @@ def find_project_root() -> Path:
 
 
 def use_sources_of(root: Path) -> None:
-    """Re-run this command with the project's own sources if another copy was imported.
+    """Re-run with the project's own sources if another copy was imported.
 
     `dvc exp run --queue/--temp` runs stages in a temporary copy of the repository, while
     the editable install points at the original sources: the copy's src/ must win.
@@ -58,46 +58,31 @@ def print_help(root: Path, overrides: list[str]) -> int:
     """Usage, the stages with their summaries, the config groups, and the composed config."""
     from omegaconf import OmegaConf
 
-    names = pipeline.stage_names(root)
-    width = max(map(len, names), default=0) + 2
-    stages = "\n".join(f"  {name.ljust(width)}{pipeline.summary(name)}" for name in names)
+    lines = [USAGE, "Stages (in pipeline order, from dvc.yaml):"]
+    lines += [f"  {name:<12}{pipeline.summary(name)}" for name in pipeline.stage_names(root)]
     # Hydra's launcher plugins bring their own options; conf/hydra/launcher/ adds slurm.
-    groups: dict[str, list[str]] = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
-    for option in sorted((root / "conf").rglob("*.yaml")):
-        if option.parent != root / "conf":
-            groups.setdefault(option.parent.relative_to(root / "conf").as_posix(), []).append(
-                option.stem
-            )
-    group_lines = "\n".join(
-        f"  {group}: {', '.join(names)}" for group, names in sorted(groups.items())
-    )
-    config = OmegaConf.to_yaml(pipeline.compose(root, overrides))
-    print(
-        f"{PACKAGE}: run one stage of the pipeline, configured by conf/.\n\nUsage:\n"
-        f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
-        f"  python -m {PACKAGE} --multirun stage=train model=sgd,mlp   # a sweep\n"
-        f"  python -m {PACKAGE} --multirun hydra/launcher=joblib stage=train seed=1,2,3,4\n"
-        f"  python -m {PACKAGE} runs ls | show ID | rm | push | pull   # run records\n"
-        f"  python -m {PACKAGE} stages | params | check | remote ...   # see the README\n\n"
-        f"Stages (in pipeline order, from dvc.yaml):\n{stages}\n\n"
-        f"Config groups (group=option):\n{group_lines}\n\n"
-        f"Debug mode: add debug=default. Hydra's own options: --hydra-help.\n\n"
-        f"== Config (override any key, e.g. train.epochs=5) ==\n{config}"
-    )
+    groups = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
+    for option in sorted((root / "conf").glob("*/**/*.yaml")):
+        groups.setdefault(str(option.parent.relative_to(root / "conf")), []).append(option.stem)
+    lines += ["", "Config groups (group=option):"]
+    lines += [f"  {group}: {', '.join(names)}" for group, names in sorted(groups.items())]
+    lines += ["", "Debug mode: add debug=default. Hydra's own options: --hydra-help.", ""]
+    lines += ["== Config (override any key, e.g. train.epochs=5) =="]
+    print("\n".join(lines) + "\n" + OmegaConf.to_yaml(pipeline.compose(root, overrides)))
     return 0
 
 
 def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
-    """The runtime settings, the stage function and its checked section, or a UsageError."""
+    """The runtime settings, the stage function, its checked section and the whole config."""
     from omegaconf import OmegaConf
 
     from .settings import runtime_settings
 
     pipeline.check_stage(root, stage)
     function, schema = pipeline.load_stage(stage)
-    settings = runtime_settings(cfg, stage)
     section = pipeline.section(cfg, stage, schema)
-    return settings, function, section, OmegaConf.to_container(cfg, resolve=True)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return runtime_settings(cfg, stage), function, section, config
 
 
 def stage_under_dvc(root: Path, args: list[str]) -> int:
@@ -106,8 +91,8 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
 
     if len(args) != 1 or not args[0].startswith("stage="):
         raise UsageError(
-            f"under DVC a stage reads params.yaml; its command must be exactly "
-            f"`python -m {PACKAGE} stage=NAME` (change values with `dvc exp run -S key=value`)"
+            f"under DVC a stage's command is exactly `python -m {PACKAGE} stage=NAME`; "
+            "change values with `dvc exp run -S key=value`"
         )
     stage = args[0].removeprefix("stage=")
     params = pipeline.read_params(root)
@@ -117,10 +102,9 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
     if getattr(section, "load_from", None):
         raise UsageError(
             f"{stage}.load_from reuses a run folder, which DVC does not track: set it to null "
-            f"for DVC, or run `python -m {PACKAGE} stage={stage} {stage}.load_from=...` instead"
+            f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.load_from=...`"
         )
-    outcome = execute(settings, function, section, config, overrides=["(params.yaml)"])
-    return 0 if outcome.status == "completed" else 1
+    return 0 if execute(settings, function, section, config, ["(params.yaml)"]).ok else 1
 
 
 def stage_with_hydra(root: Path) -> int:
@@ -133,103 +117,67 @@ def stage_with_hydra(root: Path) -> int:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from .run import execute
+    from .run import Outcome, execute
     from .sweeps import report_all, report_failures, sweep_name
 
-    outcomes: list[tuple[str, Outcome]] = []
+    outcomes: list[Outcome] = []
 
     def task(cfg: DictConfig) -> None:
         try:
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)  # Hydra would add a traceback to an exception
+            sys.exit(2)  # Hydra would add a traceback to an exception
         hydra_config = HydraConfig.get()
         overrides = list(hydra_config.overrides.task)
-        if hydra_config.mode == RunMode.MULTIRUN:
-            sweep = sweep_name(hydra_config.sweep.dir)
-            execute(settings, function, section, config, overrides, sweep=sweep)
-        else:
-            outcomes.append(
-                (" ".join(overrides), execute(settings, function, section, config, overrides))
-            )
+        multirun = hydra_config.mode == RunMode.MULTIRUN
+        sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
+        outcome = execute(settings, function, section, config, overrides, sweep)
+        outcomes.extend([] if multirun else [outcome])
 
     hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)()
     return max(report_failures(outcomes), report_all())
 
 
-def params_command(root: Path, args: list[str]) -> int:
-    """`params`: rewrite params.yaml from conf/, say what changed, then check the pipeline."""
+def command(root: Path, name: str, args: list[str]) -> int:
+    """Run one of the commands `stages`, `params`, `check`, `remote`, `runs`."""
+    if name in ("remote", "runs"):
+        from . import remote, runs
+
+        return int((remote if name == "remote" else runs).main(root, args))
     if args:
-        raise UsageError(f"`params` takes no arguments; to change values edit conf/ ({args[0]})")
-    changes = pipeline.refresh(root)
-    for change in changes:
-        print(f"params.yaml: {change}")
-    print(f"params.yaml is up to date with conf/ ({len(changes)} changed)")
-    return check_command(root, [])
-
-
-def check_command(root: Path, args: list[str]) -> int:
-    """`check`: dvc.yaml, stages/, conf/ and params.yaml agree, or say each way they do not."""
+        raise UsageError(f"`{name}` takes no arguments (got {args[0]}); edit conf/ instead")
+    if name == "stages":
+        print("\n".join(pipeline.stage_names(root)))
+        return 0
+    if name == "params":
+        changes = pipeline.refresh(root)
+        print("".join(f"params.yaml: {change}\n" for change in changes), end="")
+        print(f"params.yaml is up to date with conf/ ({len(changes)} changed)")
     problems = pipeline.check(root)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+    print("".join(f"error: {problem}\n" for problem in problems), end="", file=sys.stderr)
     if not problems:
         print(f"pipeline in step: {', '.join(pipeline.stage_names(root))}")
-    return EXIT_USAGE if problems else 0
-
-
-def stages_command(root: Path, args: list[str]) -> int:
-    """`stages`: the stage names, one per line, in pipeline order."""
-    print("\n".join(pipeline.stage_names(root)))
-    return 0
-
-
-def runs_command(root: Path, args: list[str]) -> int:
-    """`runs ...`: list, show, clean and sync run records."""
-    from .runs import main as runs_main
-
-    return runs_main(root, args)
-
-
-def remote_command(root: Path, args: list[str]) -> int:
-    """`remote ...`: configure and check the DVC remote."""
-    from .remote import main as remote_main
-
-    return remote_main(root, args)
-
-
-COMMANDS: dict[str, Callable[[Path, list[str]], int]] = {
-    "stages": stages_command,
-    "params": params_command,
-    "check": check_command,
-    "remote": remote_command,
-    "runs": runs_command,
-}
-
-
-def dispatch(root: Path, args: list[str]) -> int:
-    """Route the command line to a command, the help, or a stage run."""
-    if args and args[0] in COMMANDS:
-        return COMMANDS[args[0]](root, args[1:])
-    if "--help" in args or "-h" in args:
-        return print_help(root, [arg for arg in args if arg not in ("--help", "-h")])
-    if not any(arg.startswith(("stage=", "-")) for arg in args):
-        names = ", ".join(pipeline.stage_names(root))
-        raise UsageError(f"no stage given; add stage=NAME (one of: {names}), or see --help")
-    if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
-        use_sources_of(root)
-        return stage_under_dvc(root, args)
-    return stage_with_hydra(root)
+    return 2 if problems else 0
 
 
 def main() -> None:
-    """Entry point of `python -m <package>` and of the `<package>` script."""
+    """Entry point of `python -m <package>`: a command, the help, or a stage run."""
+    args = sys.argv[1:]
     try:
         root = find_project_root()
         os.chdir(root)
-        code = dispatch(root, sys.argv[1:])
+        if args and args[0] in ("stages", "params", "check", "remote", "runs"):
+            sys.exit(command(root, args[0], args[1:]))
+        if "--help" in args or "-h" in args:
+            sys.exit(print_help(root, [arg for arg in args if arg not in ("--help", "-h")]))
+        if not any(arg.startswith(("stage=", "-")) for arg in args):
+            names = ", ".join(pipeline.stage_names(root))
+            raise UsageError(f"no stage given; add stage=NAME (one of: {names}), or see --help")
+        if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
+            use_sources_of(root)
+            sys.exit(stage_under_dvc(root, args))
+        sys.exit(stage_with_hydra(root))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    sys.exit(code)
+        sys.exit(2)

@@ -2,9 +2,10 @@
 
 dvc.yaml is the one list of stages, in order. A stage `name` is three things, each
 written once: `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section
-`<name>:` in conf/config.yaml (checked against the `<Section>` dataclass), and its entry
-in dvc.yaml, whose paths are `${<name>.<key>}` from params.yaml. `check` refuses any
-of them missing or out of step, and a params.yaml older than conf/.
+`<name>:` in conf/config.yaml (checked against that dataclass), and its entry in
+dvc.yaml, whose paths are `${<name>.<key>}` from params.yaml. This module is the one
+way the runtime reaches user code; `check` refuses any of the three missing or out of
+step, and a params.yaml older than conf/.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import inspect
 import os
 import re
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,23 +26,21 @@ from .records import UsageError, write_text
 from .settings import typed
 
 PACKAGE = __name__.split(".")[0]
-PARAMS_FILE = "params.yaml"
+STAGES = Path(__file__).resolve().parents[1] / "stages"
 PARAMS_STAGE = "params"  # dvc.yaml's first stage: refreshes params.yaml, not a user stage
 ORDER_FILE = ".dvc-params-order"  # its output: every stage depends on it, so it runs first
-ORDER_TEXT = "Output of dvc.yaml's `params` stage: every stage depends on it. Do not edit.\n"
 REFERENCE = re.compile(r"\$\{([^}]+)\}")
 
 
 def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
-    """The stages of dvc.yaml, in file order, as written (paths not yet interpolated)."""
+    """The stages of dvc.yaml, in file order, as written (paths not interpolated)."""
     import yaml
 
-    path = root / "dvc.yaml"
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        content = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(
-            f"cannot read {path} ({type(error).__name__}); restore it from git"
+            f"cannot read dvc.yaml ({type(error).__name__}); restore it from git"
         ) from error
     stages = content.get("stages") if isinstance(content, dict) else None
     return {str(name): stage for name, stage in (stages or {}).items() if isinstance(stage, dict)}
@@ -54,35 +53,30 @@ def stage_names(root: Path) -> list[str]:
 
 def check_stage(root: Path, name: str) -> None:
     """Refuse a stage name that dvc.yaml does not have, naming the ones it has."""
-    names = stage_names(root)
-    if name not in names:
-        hint = f"; stages/{name}.py exists: add it to dvc.yaml" if _module_file(name) else ""
+    if name not in (names := stage_names(root)):
+        hint = f"; stages/{name}.py exists: add it to dvc.yaml" if _module(name) else ""
         raise UsageError(f"unknown stage '{name}' (dvc.yaml has: {', '.join(names)}){hint}")
 
 
 def summary(name: str) -> str:
     """The first line of a stage module's docstring, read without importing it."""
-    origin = _module_file(name)
-    if origin is None:
-        return "(stages/{name}.py is missing)"
-    docstring = ast.get_docstring(ast.parse(origin.read_text(encoding="utf-8")))
-    return docstring.strip().splitlines()[0] if docstring else ""
+    module = _module(name)
+    docstring = module and ast.get_docstring(ast.parse(module.read_text(encoding="utf-8")))
+    return docstring.strip().splitlines()[0] if docstring else f"(no stages/{name}.py)"
 
 
 def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
     """Import stage `name`; return its function and the dataclass its `cfg` argument takes."""
-    if _module_file(name) is None:
+    if _module(name) is None:
         raise UsageError(f"stage '{name}' has no module: write src/{PACKAGE}/stages/{name}.py")
-    module = importlib.import_module(f"{PACKAGE}.stages.{name}")
-    function = getattr(module, name, None)
+    function = getattr(importlib.import_module(f"{PACKAGE}.stages.{name}"), name, None)
     if not callable(function):
         raise UsageError(f"stages/{name}.py has no function '{name}(cfg, run)'")
-    hints = typing.get_type_hints(function)
-    schema = hints.get(next(iter(function.__code__.co_varnames[:1]), ""), None)
+    schema = next(iter(inspect.signature(function, eval_str=True).parameters.values())).annotation
     if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
         raise UsageError(
-            f"stages/{name}.py: annotate the first argument of {name}() with the dataclass of "
-            f"its config section, e.g. `def {name}(cfg: {name.title()}Config, run: Run)`"
+            f"stages/{name}.py: annotate {name}()'s first argument with the dataclass of its "
+            f"config section, e.g. `def {name}(cfg: {name.title()}Config, run: Run)`"
         )
     return function, schema
 
@@ -113,39 +107,34 @@ def render(cfg: DictConfig) -> str:
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     """`key: old -> new` for every dotted key whose value differs between two nested dicts."""
     if not (isinstance(old, dict) and isinstance(new, dict)):
-        return [] if old == new else [f"{prefix.rstrip('.') or 'all'}: {old!r} -> {new!r}"]
-    keys: list[str] = []
-    for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            keys.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return keys
+        return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    return [
+        change
+        for key in sorted(set(old) | set(new), key=str)
+        for change in changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+    ]
 
 
 def read_params(root: Path) -> DictConfig:
     """params.yaml as DVC tracked it; refused in one line when missing or broken."""
     try:
-        loaded = OmegaConf.load(root / PARAMS_FILE)
-    except (OSError, ValueError) as error:
+        loaded = OmegaConf.load(root / "params.yaml")
+        assert isinstance(loaded, DictConfig)
+    except (OSError, ValueError, AssertionError) as error:
         raise UsageError(
-            f"{PARAMS_FILE} is missing or unreadable ({type(error).__name__}); "
-            "rebuild it from conf/ with `make params` (`make repro` does it first)"
+            f"params.yaml is missing or broken ({type(error).__name__}); rebuild it from conf/ "
+            "with `make params` (`make repro` does it first)"
         ) from error
-    if not isinstance(loaded, DictConfig):
-        raise UsageError(f"{PARAMS_FILE} is not a mapping; rebuild it with `make params`")
     return loaded
 
 
 def stale(root: Path) -> list[str]:
     """How params.yaml differs from conf/ composed now (empty: in step)."""
-    fresh = OmegaConf.to_container(OmegaConf.create(render(compose(root))))
     try:
         old = OmegaConf.to_container(read_params(root))
     except UsageError:
-        return ["params.yaml is missing or unreadable"]
-    return changed_keys(old, fresh)
+        return ["params.yaml is missing or broken"]
+    return changed_keys(old, OmegaConf.to_container(OmegaConf.create(render(compose(root)))))
 
 
 def refresh(root: Path) -> list[str]:
@@ -155,81 +144,57 @@ def refresh(root: Path) -> list[str]:
     late for this run, which DVC planned with the old paths: it is refused after the refresh.
     """
     if not (root / ORDER_FILE).is_file():
-        write_text(root / ORDER_FILE, ORDER_TEXT)
-    if os.environ.get("DVC_EXP_NAME") and (root / PARAMS_FILE).is_file():
+        write_text(root / ORDER_FILE, "Output of dvc.yaml's `params` stage. Do not edit.\n")
+    if os.environ.get("DVC_EXP_NAME") and (root / "params.yaml").is_file():
         return []  # `dvc exp run` composed params.yaml itself, with its -S overrides
-    changes = stale(root)
-    if changes:
-        write_text(root / PARAMS_FILE, render(compose(root)))
-    late = [change for change in changes if change.split(":")[0] in dvc_references(root)]
+    if changes := stale(root):
+        write_text(root / "params.yaml", render(compose(root)))
+    references = set(REFERENCE.findall((root / "dvc.yaml").read_text(encoding="utf-8")))
+    late = [change.split(":")[0] for change in changes if change.split(":")[0] in references]
     if late and os.environ.get("DVC_STAGE"):
         raise UsageError(
-            f"conf/ changed {', '.join(c.split(':')[0] for c in late)}, which dvc.yaml reads "
-            "before any stage runs; params.yaml is refreshed now: run `dvc repro` again "
-            "(`make repro` refreshes first)"
+            f"conf/ changed {', '.join(late)}, which dvc.yaml reads before any stage runs; "
+            "params.yaml is refreshed now: run `dvc repro` again (`make repro` refreshes first)"
         )
     return changes
 
 
-def dvc_references(root: Path) -> set[str]:
-    """The params keys dvc.yaml interpolates (`${train.model_path}` -> `train.model_path`)."""
-    try:
-        text = (root / "dvc.yaml").read_text(encoding="utf-8")
-    except OSError:
-        return set()
-    return {match.strip() for match in REFERENCE.findall(text)}
-
-
 def check(root: Path) -> list[str]:
     """Every way dvc.yaml, stages/, conf/ and params.yaml disagree (empty: in step)."""
-    stages = dvc_stages(root)
+    stages, names = dvc_stages(root), stage_names(root)
     problems = [] if PARAMS_STAGE in stages else [f"dvc.yaml has no '{PARAMS_STAGE}' stage"]
-    names = stage_names(root)
-    modules = sorted(p.stem for p in _stages_folder().glob("[!_]*.py"))
     problems += [
-        f"stages/{name}.py is not in dvc.yaml: add a stage '{name}' there (README: Add a stage)"
-        for name in modules
-        if name not in names
+        f"stages/{path.stem}.py is not in dvc.yaml: add a stage '{path.stem}' (README: Add a stage)"
+        for path in sorted(STAGES.glob("[!_]*.py"))
+        if path.stem not in names
     ]
     try:
         cfg = compose(root, ["stage=" + (names[0] if names else "none")])
     except Exception as error:  # Hydra has many error types; any of them is the finding
         return [*problems, f"conf/ does not compose: {error}"]
     for name in names:
-        problems += _check_stage(root, name, stages[name], cfg)
+        problems += _check_stage(name, stages[name], cfg)
     if not os.environ.get("DVC_EXP_NAME"):  # an experiment's params.yaml has its -S overrides
-        changes = stale(root)[:3]
-        problems += [f"params.yaml is stale ({change}): run `make params`" for change in changes]
+        problems += [f"params.yaml is stale ({c}): run `make params`" for c in stale(root)[:3]]
     return problems
 
 
-def _check_stage(root: Path, name: str, stage: dict[str, Any], cfg: DictConfig) -> list[str]:
-    expected = f"python -m {PACKAGE} stage={name}"
+def _check_stage(name: str, stage: dict[str, Any], cfg: DictConfig) -> list[str]:
+    command, deps = f"python -m {PACKAGE} stage={name}", list(map(str, stage.get("deps") or []))
+    problems = [] if stage.get("cmd") == command else [f"stage '{name}' must run `{command}`"]
     code = f"src/{PACKAGE}/stages/{name}.py"
-    deps = [str(dep) for dep in stage.get("deps") or []]
-    problems = [] if stage.get("cmd") == expected else [f"stage '{name}' must run `{expected}`"]
-    problems += [
-        f"stage '{name}' must list {dep} in its deps"
-        for dep in (code, ORDER_FILE)
-        if dep not in deps
-    ]
-    if name not in [str(entry) for entry in stage.get("params") or []]:
+    missing = [dep for dep in (code, ORDER_FILE) if dep not in deps]
+    problems += [f"stage '{name}' must list {dep} in its deps" for dep in missing]
+    if name not in map(str, stage.get("params") or []):
         problems.append(f"stage '{name}' must track its own section: `params: [{name}]`")
     try:
         section(cfg, name, load_stage(name)[1])
     except UsageError as error:
         problems.append(str(error))
     unknown = [ref for ref in REFERENCE.findall(str(stage)) if OmegaConf.select(cfg, ref) is None]
-    problems += [
-        f"stage '{name}' in dvc.yaml reads param '{ref}', which conf/ lacks" for ref in unknown
-    ]
-    return problems
+    return problems + [f"stage '{name}' in dvc.yaml reads '{ref}', not in conf/" for ref in unknown]
 
 
-def _stages_folder() -> Path:
-    return Path(__file__).resolve().parents[1] / "stages"
-
-
-def _module_file(name: str) -> Path | None:
-    path = _stages_folder() / f"{name}.py"
+def _module(name: str) -> Path | None:
+    path = STAGES / f"{name}.py"
     return path if path.is_file() and not name.startswith("_") else None

@@ -1,10 +1,9 @@
 """Run folders and the files in them: unique ids, atomic writes, forgiving reads.
 
-A run folder is `runs/<stage>_<UTC timestamp>_<random>`, made with one `mkdir`
-that fails if the folder exists, so two runs never share one however many start
-in the same second. Every file is written under a temporary name beside its
-target and renamed into place: a reader sees the old file or the new one, never
-a piece of either. This module imports nothing else from the runtime.
+A run folder is `runs/<stage>_<UTC time>_<random>`, made by one `mkdir` that fails if
+the folder exists, so two runs never share one however many start in the same second.
+Files are written under a temporary name and renamed into place: a reader sees the
+old file or the new one, never a piece. Imports nothing else from the runtime.
 """
 
 from __future__ import annotations
@@ -26,10 +25,7 @@ RUN_ID = re.compile(r"^(?P<stage>\w+)_(?P<stamp>[0-9]{8}T[0-9]{6}Z)_[0-9a-f]{6}$
 
 
 class UsageError(ValueError):
-    """Input that cannot run (command line, config, files); the message names the fix.
-
-    The command line prints it as one line and exits with status 2.
-    """
+    """Input that cannot run (command line, config, files): one line naming the fix, exit 2."""
 
 
 def runs_dir(root: Path) -> Path:
@@ -45,15 +41,14 @@ def runs_dir(root: Path) -> Path:
 def create_run_dir(runs: Path, stage: str) -> tuple[str, Path]:
     """Create a new, empty run folder in `runs`; return its id and path."""
     runs.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
+    while True:
         stamp = datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
         run_id = f"{stage}_{stamp}_{secrets.token_hex(3)}"
         try:
             (runs / run_id).mkdir()
-        except FileExistsError:
+            return run_id, runs / run_id
+        except FileExistsError:  # another run drew the same id this second: draw again
             continue
-        return run_id, runs / run_id
-    raise RuntimeError(f"could not create a unique run folder in {runs}")
 
 
 def check_name(text: str, what: str = "run id") -> str:
@@ -67,8 +62,8 @@ def check_name(text: str, what: str = "run id") -> str:
 def replacing(path: Path) -> Iterator[Path]:
     """Give a temporary path beside `path`; rename it onto `path` if the block completes.
 
-    The one atomic writer of the project. Parallel jobs writing the same output
-    each write their own temporary file, and the last rename wins whole.
+    The project's one atomic writer. Parallel jobs writing the same output each write
+    their own temporary file, and the last rename wins whole.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -80,7 +75,7 @@ def replacing(path: Path) -> Iterator[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (flushed to disk before the rename)."""
+    """Write `text` to `path` atomically, flushed to disk before the rename."""
     with replacing(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -99,10 +94,9 @@ def append_json_line(path: Path, data: Any) -> None:
 
 
 def read_json(source: Path | str | bytes) -> dict[str, Any]:
-    """The JSON object in a file (or in text); {} when missing, unreadable or not an object."""
+    """The JSON object in a file (or text); {} when missing, unreadable or not an object."""
     try:
-        text = source.read_bytes() if isinstance(source, Path) else source
-        value = json.loads(text)
+        value = json.loads(source.read_bytes() if isinstance(source, Path) else source)
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}

@@ -102,12 +102,17 @@ class Run:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended."""
+    """How a run ended: its id, status, error and overrides (for the end-of-sweep summary)."""
 
     run_id: str
     status: str
-    metrics: Metrics
     error: str | None = None
+    overrides: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed."""
+        return self.status == "completed"
 
 
 def seed_everything(seed: int) -> None:
@@ -220,7 +225,7 @@ def execute(
         raise SystemExit(128 + signal.SIGTERM)
     if error is not None and (debug or not isinstance(error, Exception)):
         raise error
-    return Outcome(run_id, str(record["status"]), metrics, record.get("error"))
+    return Outcome(run_id, str(record["status"]), record.get("error"), " ".join(overrides))
 
 
 def _format(metrics: Mapping[str, float]) -> str:

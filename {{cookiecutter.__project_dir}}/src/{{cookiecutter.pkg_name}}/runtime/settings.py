@@ -1,9 +1,7 @@
 """The template's own settings, and checking any config section against a dataclass.
 
-conf/config.yaml holds their values (`stage`, `seed`, `root`, `experiment_name`,
-`runtime`, `logger`); the schema lives here, so the user's files hold only the
-user's sections. A stage's own section is checked against the dataclass its
-function takes (see pipeline.py).
+conf/config.yaml holds their values (`seed`, `root`, `experiment_name`, `runtime`,
+`logger`); their schema lives here, so the user's files hold only the user's sections.
 """
 
 from __future__ import annotations
@@ -51,10 +49,7 @@ class Settings:
 
 
 def typed(schema: type[T], values: Any, where: str = "") -> T:
-    """Check `values` (a mapping) against dataclass `schema`; refuse a bad key in one line.
-
-    `where` is the dotted path of `values` in the whole config, for the message.
-    """
+    """Check `values` against dataclass `schema` (`where`: their dotted path, for messages)."""
     try:
         if isinstance(values, DictConfig):  # resolved first: its ${...} may point anywhere
             values = OmegaConf.to_container(values, resolve=True)
@@ -65,6 +60,6 @@ def typed(schema: type[T], values: Any, where: str = "") -> T:
 
 
 def runtime_settings(cfg: DictConfig, stage: str) -> Settings:
-    """The template's settings for running `stage`, from a composed config (the rest is left)."""
-    keys = ("seed", "root", "experiment_name", "runtime", "logger")
-    return typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys if key in cfg}})
+    """The template's settings for running `stage`, from a composed config."""
+    keys = [key for key in ("seed", "root", "experiment_name", "runtime", "logger") if key in cfg]
+    return typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys}})

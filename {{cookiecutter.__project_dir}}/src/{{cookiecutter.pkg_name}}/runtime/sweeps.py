@@ -1,10 +1,8 @@
 """Sweeps (`--multirun`): one name per sweep, and one summary when it ends.
 
-Hydra's launcher decides where the jobs run: here one after another, in worker
-processes (joblib), as separate processes (submitit_local) or as SLURM jobs. Each
-job writes its run record with the sweep's name, and the summary reads those
-records, so it is the same for every launcher. The name is `sweep-<folder>`, after
-Hydra's sweep folder (`runs/.multirun/<time>`), which every job shares.
+Hydra's launcher decides where the jobs run (here, joblib workers, submitit, SLURM).
+Each job writes its run record with the sweep's name, `sweep-<Hydra's sweep folder>`,
+and the summary reads those records, so it is the same for every launcher.
 """
 
 from __future__ import annotations
@@ -78,32 +76,35 @@ def report(sweep: Sweep) -> int:
     """
     from .run import Outcome
 
-    outcomes = []
-    for path, record in sweep_records(sweep):
-        status = str(record.get("status"))
-        error = record.get("error") or (None if status == "completed" else f"status {status}")
-        job = " ".join(map(str, record.get("overrides") or []))
-        outcomes.append((job or path.name, Outcome(path.name, status, {}, error)))
+    outcomes = [
+        Outcome(
+            path.name,
+            str(record.get("status")),
+            record.get("error") or None,
+            " ".join(map(str, record.get("overrides") or [])),
+        )
+        for path, record in sweep_records(sweep)
+    ]
     jobs = sum(1 for path in sweep.folder.glob("*") if path.name.isdigit())
     missing = max(0, jobs - len(outcomes))
-    completed = sum(1 for _, outcome in outcomes if outcome.status == "completed")
+    completed = sum(outcome.ok for outcome in outcomes)
     print(f"sweep {sweep.name}: {completed} of {len(outcomes) + missing} runs completed")
-    code = report_failures(outcomes)
     if missing:
         print(
             f"error: {missing} of {jobs} jobs left no run record; see {sweep.folder}",
             file=sys.stderr,
         )
-    return 1 if missing else code
+    return max(report_failures(outcomes), 1 if missing else 0)
 
 
-def report_failures(outcomes: Sequence[tuple[str, Outcome]]) -> int:
+def report_failures(outcomes: Sequence[Outcome]) -> int:
     """Say which runs failed (after a sweep, all of them at once); 1 if any did."""
-    failed = [(job, outcome) for job, outcome in outcomes if outcome.status != "completed"]
+    failed = [outcome for outcome in outcomes if not outcome.ok]
     if failed:
         print(f"error: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
-    for job, outcome in failed:
-        print(f"  {outcome.run_id} ({job}): {outcome.error}", file=sys.stderr)
+    for outcome in failed:
+        error = outcome.error or f"status {outcome.status}"
+        print(f"  {outcome.run_id} ({outcome.overrides}): {error}", file=sys.stderr)
     return 1 if failed else 0
 
 
