@@ -17,6 +17,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, make_server
 
 StartResponse = Callable[..., Any]
+# The bucket of the session's `server` fixture (tests/conftest.py), and a made-up key.
+BUCKET = "lab-results-2026"
+REGION = "eu-central-003"
+KEY_ID = "0041f6e5d4c3b2a0000000007"
+KEY = "K004Zq8Lm2Rt5Vw9Xy3Bn6Cd1Fg4Hj7Kp0"  # pragma: allowlist secret
 
 
 @dataclass
@@ -64,9 +69,13 @@ class S3Server:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def client(self, region: str, key_id: str, key: str) -> Any:
-        """A plain S3 client of this server, for a test's own look at the buckets."""
+    def client(self, region: str = REGION, key_id: str = KEY_ID, key: str = KEY) -> Any:
+        """A plain S3 client of this server, for a test's own look at the buckets.
+
+        It sends no checksum headers, so that every one the server sees came from the project.
+        """
         import botocore.session
+        from botocore.config import Config
 
         return botocore.session.get_session().create_client(
             "s3",
@@ -74,7 +83,18 @@ class S3Server:
             region_name=region,
             aws_access_key_id=key_id,
             aws_secret_access_key=key,
+            config=Config(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         )
+
+    def objects(self, prefix: str, bucket: str = BUCKET) -> dict[str, bytes]:
+        """Every object stored under a prefix, with its bytes."""
+        s3 = self.client()
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
     def puts(self) -> list[Request]:
         """The uploads received so far."""

