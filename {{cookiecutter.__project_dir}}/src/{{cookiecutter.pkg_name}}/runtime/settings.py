@@ -62,4 +62,5 @@ def typed(schema: type[T], values: Any, where: str = "") -> T:
 def runtime_settings(cfg: DictConfig, stage: str) -> Settings:
     """The template's settings for running `stage`, from a composed config."""
     keys = [key for key in ("seed", "root", "experiment_name", "runtime", "logger") if key in cfg]
-    return typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys}})
+    values = {key: cfg[key] for key in keys}
+    return typed(Settings, {"stage": stage, **values})
