@@ -11,7 +11,8 @@ Prints a markdown table and writes it into docs/benchmarks.md between the
 `<!-- foundation:start -->` and `<!-- foundation:end -->` markers, leaving the
 rest of that file to other benchmark scripts, and the figures into
 benchmarks/results/foundation.json. Exits 1 when `--help` takes more
-than --max-ratio times the minimal app's time, so it doubles as a check.
+than --max-ratio times the minimal app's time, so it doubles as a check
+(a --quick smoke run, one repeat of each, only says so).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from _common import (
     describe_project_machine,
     machine_section,
     markers,
+    missed,
     parse,
     positive,
     row,
@@ -91,13 +93,14 @@ def bake_times(cookiecutter: str, template: Path, work: Path, repeats: int) -> l
     return [timed(bake_command(cookiecutter, template, out)) for out in folders]
 
 
-def setup_times(tools: Tools, project: Path, repeats: int) -> list[float]:
+def setup_times(tools: Tools, project: Path, repeats: int, warm_up: bool = True) -> list[float]:
     """Time `make setup` from no .venv, after one untimed sync warmed the uv cache."""
-    run(Command((tools.uv, "sync", "--frozen"), project))
+    if warm_up:
+        run(Command((tools.uv, "sync", "--frozen"), project))
     setup = Command((tools.make, "setup", f"UV={tools.uv}"), project)
     samples = []
     for _ in range(repeats):
-        shutil.rmtree(project / ".venv")
+        shutil.rmtree(project / ".venv", ignore_errors=True)
         samples.append(timed(setup))
     return samples
 
@@ -179,15 +182,18 @@ def parse_args() -> argparse.Namespace:
     return parse(parser)
 
 
-def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[str]]:
-    """Run every measure in a scratch folder; return the times and the machine."""
+def measure(tools: Tools, template: Path, repeats: int, quick: bool) -> tuple[Results, list[str]]:
+    """Run every measure in a scratch folder; return the times and the machine.
+
+    With `quick`, the uv cache is taken as warm (`make test` just used it).
+    """
     with tempfile.TemporaryDirectory(prefix="bench-foundation-") as tmp:
         work = Path(tmp)
         progress(f"baking {repeats} times")
         bake = bake_times(tools.cookiecutter, template, work, repeats)
         project = bake_project(tools.cookiecutter, template, work / "project")
         progress(f"running make setup {repeats} times")
-        setup = setup_times(tools, project, repeats)
+        setup = setup_times(tools, project, repeats, warm_up=not quick)
         progress(f"running --help {repeats} times")
         project_help, minimal_help = help_times(project, work, repeats)
         machine = describe_project_machine(tools.uv, venv_python(project))
@@ -199,20 +205,19 @@ def main() -> int:
     """Measure, print the table, update the docs, and check the --help ratio."""
     args = parse_args()
     tools = Tools(args.uv, args.cookiecutter, shutil.which("make") or "make")
-    results, machine = measure(tools, args.template.resolve(), args.repeats)
+    results, machine = measure(tools, args.template.resolve(), args.repeats, args.quick)
     section = render(results, machine, args.max_ratio)
     print(section)
     write_section(args.output, section, NAME)
     write_results(args.results, NAME, TITLE, machine, measures(results, args.max_ratio))
     if results.ratio > args.max_ratio:
-        print(
-            f"error: `python -m {results.package} --help` takes {results.ratio:.2f}x "
+        return missed(
+            f"`python -m {results.package} --help` takes {results.ratio:.2f}x "
             f"the time of a minimal Hydra app (limit {args.max_ratio}x); "
             f"profile it with `python -m cProfile -s cumtime -m {results.package} --help`"
             f" or `python -X importtime -m {results.package} --help`",
-            file=sys.stderr,
+            args.quick,
         )
-        return 1
     return 0
 
 

@@ -19,7 +19,9 @@ it also times both with an empty cache of their own (downloads from PyPI).
 
 Writes the `<!-- install:start -->` section of docs/benchmarks.md and
 benchmarks/results/install.json; exits 1 when the two venvs do not hold the
-same packages at the same versions.
+same packages at the same versions. --quick (the smoke run inside `make test`)
+times one plain uv install and checks it against the export; byte-code
+compiling and pip, which take minutes (pip needs PyPI too), are left out.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ class Installs:
     uv_compiled: list[float]
     venv: list[float]
     pip: list[float]
+
+    @property
+    def pip_ran(self) -> bool:
+        """Whether pip (and uv compiling byte-code) was timed: not in a --quick run."""
+        return bool(self.pip)
 
     @property
     def pip_total(self) -> list[float]:
@@ -231,18 +238,22 @@ class Installer:
         shutil.rmtree(self.pip_venv, ignore_errors=True)
         return timed(self.make_venv()), timed(self.pip_install(cache))
 
-    def times(self, repeats: int, cold_in: Path | None = None) -> Installs:
-        """Time `repeats` installs each way, alternating; with `cold_in`, empty caches there."""
+    def times(self, repeats: int, cold_in: Path | None = None, full: bool = True) -> Installs:
+        """Time `repeats` installs each way, alternating; with `cold_in`, empty caches there.
+
+        Without `full`, only uv's plain install is timed.
+        """
         samples = Installs([], [], [], [])
         for number in range(repeats):
             caches: list[Path | None] = [None, None, None]
             if cold_in is not None:
                 caches = [cold_in / f"{kind}-{number}" for kind in ("uv", "uvc", "pip")]
             samples.uv.append(self.time_uv(caches[0]))
-            samples.uv_compiled.append(self.time_uv(caches[1], COMPILE))
-            venv, pip = self.time_pip(caches[2])
-            samples.venv.append(venv)
-            samples.pip.append(pip)
+            if full:
+                samples.uv_compiled.append(self.time_uv(caches[1], COMPILE))
+                venv, pip = self.time_pip(caches[2])
+                samples.venv.append(venv)
+                samples.pip.append(pip)
             for cache in caches:  # hundreds of MB each: not kept for the next repeat
                 if cache is not None:
                     shutil.rmtree(cache, ignore_errors=True)
@@ -257,19 +268,45 @@ def installed(python: Path) -> dict[str, str]:
 def versions_line(uv: str, installer: Installer) -> str:
     """The Python, pip and uv versions, for the machine list."""
     python = run(Command((installer.python, "--version"), installer.project)).strip()
-    pip_python = str(installer.pip_venv / "bin" / "python")
-    pip = tool_version(run(Command((pip_python, "-m", "pip", "--version"), installer.project)))
+    pip_python = installer.pip_venv / "bin" / "python"
+    if not pip_python.exists():  # a --quick run made no pip venv
+        return f"{python}, {uv_version(uv)}"
+    argv = (str(pip_python), "-m", "pip", "--version")
+    pip = tool_version(run(Command(argv, installer.project)))
     return f"{python}, {pip} (the venv's own), {uv_version(uv)}"
 
 
 def table(label: str, installs: Installs) -> list[str]:
     """The rows of one cache state: uv, uv compiling, venv, pip, and venv plus pip."""
+    uv_row = row(f"{label}: `uv {' '.join(UV_SYNC)}`", installs.uv)
+    if not installs.pip_ran:
+        return [uv_row]
     return [
-        row(f"{label}: `uv {' '.join(UV_SYNC)}`", installs.uv),
+        uv_row,
         row(f"{label}: the same, `{COMPILE}`", installs.uv_compiled),
         row(f"{label}: `python3 -m venv`", installs.venv),
         row(f"{label}: `pip install -r requirements.txt`", installs.pip),
         row(f"{label}: venv and pip together", installs.pip_total),
+    ]
+
+
+QUICK_TEXT = (
+    "A `--quick` smoke run: one plain uv install, without a warm-up, checked against the "
+    "export; byte-code compiling, pip, the cold caches and the comparison left out."
+)
+
+
+def comparison(results: Results, cold_text: str) -> list[str]:
+    """The paragraphs comparing pip with uv, and saying what pip's cache held."""
+    warm = results.warm
+    return [
+        f"With warm caches, pip (venv included) took {warm.ratio:.1f}x uv's time, "
+        f"{warm.ratio_compiled:.1f}x with byte-code compiled by both. "
+        f"{cold_text} Both venvs held the same {results.installed} packages at the same "
+        "versions (pip's venv also holds pip and setuptools). `make setup` also installs "
+        "the project itself and the git hooks: see the foundation section.",
+        "",
+        pip_cache_text(results.pip_http_cache),
     ]
 
 
@@ -305,13 +342,7 @@ def render(results: Results, machine: list[str]) -> str:
             *table("Warm", warm),
             *cold_rows,
             "",
-            f"With warm caches, pip (venv included) took {warm.ratio:.1f}x uv's time, "
-            f"{warm.ratio_compiled:.1f}x with byte-code compiled by both. "
-            f"{cold_text} Both venvs held the same {results.installed} packages at the same "
-            "versions (pip's venv also holds pip and setuptools). `make setup` also installs "
-            "the project itself and the git hooks: see the foundation section.",
-            "",
-            pip_cache_text(results.pip_http_cache),
+            *(comparison(results, cold_text) if warm.pip_ran else [QUICK_TEXT]),
             "",
             *machine_section(machine),
             END,
@@ -323,6 +354,8 @@ def measures(results: Results) -> dict[str, object]:
     """The figures of the results file."""
 
     def figures(installs: Installs) -> dict[str, object]:
+        if not installs.pip_ran:
+            return {"uv": stats(installs.uv)}
         return {
             "uv": stats(installs.uv),
             "uv_compiled": stats(installs.uv_compiled),
@@ -375,20 +408,24 @@ def measure(args: argparse.Namespace) -> tuple[Results, list[str]]:
         # The interpreter itself, not a shim or a venv's link, so uv and venv start equal.
         python = run(Command((args.python, "-c", REAL_PYTHON), work)).strip()
         installer = Installer(args.uv, python, project, work / "requirements.txt", work / "venv")
-        progress("warming the caches: one install each")
-        installer.time_uv()
-        installer.time_pip()
-        pip_cache = installer.pip_cache_dir()
-        http_cache = sum(tree_size(pip_cache / name) for name in ("http", "http-v2"))
+        http_cache = 0
+        if not args.quick:
+            progress("warming the caches: one install each")
+            installer.time_uv()
+            installer.time_pip()
+            pip_cache = installer.pip_cache_dir()
+            http_cache = sum(tree_size(pip_cache / name) for name in ("http", "http-v2"))
         progress(f"timing {runs(args.repeats)} of each install, warm caches")
-        warm = installer.times(args.repeats)
+        warm = installer.times(args.repeats, full=not args.quick)
         by_uv = installed(project / ".venv" / "bin" / "python")
-        problems = mismatches(pins, by_uv, installed(installer.pip_venv / "bin" / "python"))
+        # Without pip (--quick), uv's venv is checked against the export alone.
+        by_pip = installed(installer.pip_venv / "bin" / "python") if warm.pip_ran else by_uv
+        problems = mismatches(pins, by_uv, by_pip)
         if problems:
             listed = "\n".join(problems)
             raise SystemExit(f"error: uv and pip installed different packages:\n{listed}")
         cold = None
-        if args.cold_repeats:
+        if args.cold_repeats and not args.quick:
             progress(f"timing {runs(args.cold_repeats)} of each install, empty caches")
             cold = installer.times(args.cold_repeats, cold_in=work)
         machine = describe(versions_line(args.uv, installer))

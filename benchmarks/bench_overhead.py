@@ -2,11 +2,12 @@
 
 Bakes a project, installs it, commits it, and then, inside the project's own
 Python, runs `execute()` many times on a stage whose body does nothing, so what
-is timed is only the runtime: run folder, config.yaml, overrides.json,
-provenance.json (git, uv.lock hash, packages), logging, seeding and run.json.
+is timed is only the runtime: run folder, config.yaml, provenance.json (git,
+uv.lock hash, packages), logging, seeding and run.json (overrides included).
 Imports happen once, before the clock starts, as in a sweep. Writes the
 `<!-- overhead:start -->` section of docs/benchmarks.md and
-benchmarks/results/overhead.json; exits 1 over the target.
+benchmarks/results/overhead.json; exits 1 over the target (a --quick smoke
+run only says so).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from _common import (
     describe,
     machine_section,
     markers,
+    missed,
     parse,
     run,
     say,
@@ -45,25 +47,25 @@ GIT = {
 }
 # Runs inside the project's interpreter; prints one JSON line: the timings in ms.
 PROBE = """
-import json, sys, time
-from {pkg}.config import to_typed
-from {pkg}.runtime import registry, run as runtime
-from {pkg}.runtime.params import compose
+import json, time
+from pathlib import Path
 from omegaconf import OmegaConf
+from {pkg}.runtime import run as runtime, pipeline
+from {pkg}.runtime.settings import runtime_settings
 
-def nothing(cfg, run):
+def nothing(cfg, run):  # the stage body: nothing at all
     return {{"value": 1.0}}
 
-registry.load_stage = lambda name: nothing  # the stage body: nothing at all
 quiet = ["logger=none", "runtime.log_level=WARNING"]
-raw = OmegaConf.to_container(compose(runtime.Path.cwd(), quiet), resolve=True)
-raw["stage"] = "prepare"
-settings = to_typed(raw)
-runtime.execute(settings, ["warm-up"])
+cfg = pipeline.compose(Path.cwd(), quiet)
+config = OmegaConf.to_container(cfg, resolve=True)
+settings = runtime_settings(cfg, "prepare")
+section = object()  # what the stage would get: its checked section, unread here
+runtime.execute(settings, nothing, section, config, ["warm-up"])
 samples = []
 for _ in range({repeats}):
     start = time.perf_counter()
-    runtime.execute(settings, ["stage=prepare"])
+    runtime.execute(settings, nothing, section, config, ["stage=prepare"])
     samples.append((time.perf_counter() - start) * 1000)
 print(json.dumps(samples))
 """
@@ -83,7 +85,7 @@ def measure(uv: str, cookiecutter: str, template: Path, repeats: int) -> list[fl
         run(Command(("make", "setup", f"UV={uv}"), project))
         run(Command(("git", "add", "-A"), project, GIT))
         run(Command(("git", "commit", "-q", "--no-verify", "-m", "start"), project, GIT))
-        progress(f"timing {repeats} runs of a stage that does nothing")
+        progress(f"timing {repeats} run{'s' * (repeats != 1)} of a stage that does nothing")
         code = PROBE.format(pkg=PACKAGE, repeats=repeats)
         python = str(project / ".venv" / "bin" / "python")
         output = run(Command((python, "-c", code), project, {"WANDB_MODE": "disabled"}))
@@ -100,9 +102,9 @@ def render(samples: list[float], machine: list[str]) -> str:
         f"## {TITLE}",
         "",
         "`execute()` on a stage whose body does nothing, in a committed project, after one "
-        f"warm-up run; {len(samples)} runs, milliseconds. It covers the run folder, config and "
-        "overrides, provenance (git, uv.lock hash, package versions), logging, seeding and "
-        "the run record. Regenerate with `make bench` (`benchmarks/bench_overhead.py`).",
+        f"warm-up run; {len(samples)} runs, milliseconds. It covers the run folder, the config, "
+        "provenance (git, uv.lock hash, package versions), logging, seeding and the run "
+        "record with its overrides. Regenerate with `make bench` (`benchmarks/bench_overhead.py`).",
         "",
         "| Measure | Median | Min | Max |",
         "| --- | ---: | ---: | ---: |",
@@ -129,8 +131,7 @@ def main() -> int:
     write_results(args.results, NAME, TITLE, machine, figures)
     median = statistics.median(samples)
     if median > TARGET_MS:
-        print(f"error: {median:.1f} ms per run is over {TARGET_MS:.0f} ms", file=sys.stderr)
-        return 1
+        return missed(f"{median:.1f} ms per run is over {TARGET_MS:.0f} ms", args.quick)
     return 0
 
 

@@ -1,21 +1,25 @@
-"""Time a baked project's DVC pipeline: a no-op `dvc repro`, and what a train change re-runs.
+"""Time a baked project's DVC pipeline: a no-op repro, and what a train change re-runs.
 
 Measured on the machine running this script, in one bake of the template
 (`project_name="Bench Pipeline"`), installed by `make setup`, committed, and
-with its pipeline run once by `dvc repro` and committed again:
+with its pipeline run once by `make repro` (params.yaml refreshed from conf/,
+then `dvc repro`) and committed again:
 
-1. `dvc repro` with nothing changed: median, min and max wall time of N repeats,
-   each of which must say that everything is up to date and run no stage;
+1. `dvc repro` and `make repro` with nothing changed: median, min and max wall
+   time of N repeats, each of which must say that everything is up to date and
+   run no stage;
 2. the stages a train-only parameter change re-runs, in order, two ways:
    `dvc exp run -S train.epochs=7`, then, with the workspace restored, an edit
-   of `train.epochs` in conf/config.yaml followed by `dvc repro`.
+   of `train.epochs` in conf/config.yaml followed by `make repro`.
 
 Prints a markdown section and writes it into docs/benchmarks.md between the
 `<!-- pipeline:start -->` and `<!-- pipeline:end -->` markers (appending it when
 they are absent), leaving the rest of that file to other benchmark scripts,
 and the figures into benchmarks/results/pipeline.json.
 Exits 1 when the experiment re-runs anything but train and evaluate, or the
-edit re-runs prepare or featurize, so it doubles as a check.
+edit re-runs prepare or featurize, so it doubles as a check. --quick (the smoke
+run inside `make test`) times one run of each and leaves out the experiment,
+which tests/test_dvc.py runs.
 """
 
 from __future__ import annotations
@@ -65,8 +69,8 @@ UP_TO_DATE = "Data and pipelines are up to date"
 STAGE_LINE = re.compile(r"Running stage '([\w-]+)':")
 EXP_SET = "train.epochs=7"
 CONFIG = Path("conf") / "config.yaml"
-EPOCHS_LINE = "  epochs: 30 "
-EDITED_LINE = "  epochs: 12 "
+# The `epochs:` line of the train section, e.g. "  epochs: 30   # passes over...".
+EPOCHS_LINE = re.compile(r"^(  epochs: )(\d+)\b", re.MULTILINE)
 EXPECTED_EXP = ["train", "evaluate"]
 EXPECTED_EDIT = ["params", "train", "evaluate"]
 NEVER = ("prepare", "featurize")
@@ -78,6 +82,7 @@ class Rerun:
 
     stages: list[str]
     seconds: float
+    change: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,14 @@ class Results:
 
     package: str
     no_op: list[float]
-    exp_run: Rerun
+    no_op_make: list[float]
+    exp_run: Rerun | None  # None: left out (--quick)
     edit: Rerun
 
     def problems(self) -> list[str]:
         """Return what went wrong with the re-runs, one sentence each."""
         found = []
-        if self.exp_run.stages != EXPECTED_EXP:
+        if self.exp_run is not None and self.exp_run.stages != EXPECTED_EXP:
             found.append(
                 f"`dvc exp run -S {EXP_SET}` ran {stage_list(self.exp_run.stages)}, "
                 f"not exactly {stage_list(EXPECTED_EXP)}"
@@ -100,7 +106,7 @@ class Results:
         extra = [stage for stage in self.edit.stages if stage in NEVER]
         if extra:
             found.append(
-                f"`dvc repro` after editing train.epochs in {CONFIG} ran {stage_list(extra)}, "
+                f"`make repro` after editing train.epochs in {CONFIG} ran {stage_list(extra)}, "
                 "which do not read train params"
             )
         return found
@@ -144,6 +150,11 @@ def commit(project: Path, message: str) -> None:
     run(in_project(project, "git", "commit", "--no-verify", "-m", message))
 
 
+def make_repro(tools: Tools, project: Path) -> Command:
+    """`make repro`: params.yaml refreshed from conf/, then `dvc repro`."""
+    return in_project(project, tools.make, "repro", f"UV={tools.uv}")
+
+
 def prepare_project(tools: Tools, template: Path, work: Path) -> Path:
     """Bake, install and commit the project; run its pipeline once and commit that."""
     answer = f"project_name={PROJECT_NAME}"
@@ -152,20 +163,20 @@ def prepare_project(tools: Tools, template: Path, work: Path) -> Path:
         raise SystemExit(f"error: the bake made {project.name}, not {PACKAGE}")
     run(in_project(project, tools.make, "setup", f"UV={tools.uv}"))
     commit(project, "start")
-    run(dvc(tools.uv, project, "repro"))
+    run(make_repro(tools, project))
     commit(project, "repro")
     return project
 
 
-def no_op_times(uv: str, project: Path, repeats: int) -> list[float]:
-    """Time `dvc repro` with nothing changed; exit unless it ran nothing."""
+def no_op_times(command: Command, repeats: int) -> list[float]:
+    """Time a repro command with nothing changed; exit unless it ran nothing."""
     samples = []
     for _ in range(repeats):
-        seconds, output = output_of(dvc(uv, project, "repro"))
+        seconds, output = output_of(command)
         if UP_TO_DATE not in output or stages_run(output):
             raise SystemExit(
-                f"error: `dvc repro` with nothing changed did not say {UP_TO_DATE!r}, or "
-                f"ran {stage_list(stages_run(output))}:\n{output.strip()}"
+                f"error: `{' '.join(command.argv)}` with nothing changed did not say "
+                f"{UP_TO_DATE!r}, or ran {stage_list(stages_run(output))}:\n{output.strip()}"
             )
         samples.append(seconds)
     return samples
@@ -184,22 +195,24 @@ def restore(uv: str, project: Path) -> None:
         run(in_project(project, uv, "run", "--frozen", "dvc", "checkout"))
 
 
-def edit_and_repro(uv: str, project: Path) -> Rerun:
-    """Change train.epochs in the main config, run `dvc repro`; return the stages it ran."""
+def edit_and_repro(tools: Tools, project: Path) -> Rerun:
+    """Change train.epochs in the main config, run `make repro`; return the stages it ran."""
     config = project / CONFIG
-    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
-    matches = [number for number, line in enumerate(lines) if line.startswith(EPOCHS_LINE)]
+    text = config.read_text(encoding="utf-8")
+    matches = EPOCHS_LINE.findall(text)
     if len(matches) != 1:
-        raise SystemExit(f"error: {CONFIG} has {len(matches)} lines starting {EPOCHS_LINE!r}")
-    (number,) = matches
-    lines[number] = EDITED_LINE + lines[number].removeprefix(EPOCHS_LINE)  # keeps the comment
-    config.write_text("".join(lines), encoding="utf-8")
-    seconds, output = output_of(dvc(uv, project, "repro"))
-    return Rerun(stages_run(output), seconds)
+        raise SystemExit(f"error: {CONFIG} has {len(matches)} lines `  epochs: N`, not one")
+    ((_, epochs),) = matches
+    edited = str(int(epochs) // 2 or 2)  # another value, whatever the config holds
+    config.write_text(EPOCHS_LINE.sub(rf"\g<1>{edited}", text), encoding="utf-8")
+    seconds, output = output_of(make_repro(tools, project))
+    return Rerun(stages_run(output), seconds, f"`epochs: {epochs}` edited to `epochs: {edited}`")
 
 
-def rerun_row(change: str, rerun: Rerun, expected: list[str]) -> str:
+def rerun_row(change: str, rerun: Rerun | None, expected: list[str]) -> str:
     """Return one table row: the stages a change re-ran, those expected, and its time."""
+    if rerun is None:
+        return f"| {change} | not run (`--quick`) | {stage_list(expected)} | |"
     cells = (change, stage_list(rerun.stages), stage_list(expected), f"{rerun.seconds:.1f}")
     return "| " + " | ".join(cells) + " |"
 
@@ -218,16 +231,18 @@ def render(results: Results, machine: list[str]) -> str:
             f"## {TITLE}",
             "",
             f'A bake with `project_name="{PROJECT_NAME}"` (`{results.package}`), set up, '
-            "committed, its pipeline run once by `dvc repro` and committed. "
+            "committed, its pipeline run once by `make repro` and committed. "
             "W&B off (`WANDB_MODE=disabled`). Regenerate with `make bench` "
             "(`benchmarks/bench_pipeline.py`).",
             "",
-            f"`dvc repro` with nothing changed, wall time in seconds over "
-            f'{len(results.no_op)} repeats, each saying "{UP_TO_DATE}" and running no stage:',
+            f"`dvc repro` and `make repro` with nothing changed, wall time in seconds over "
+            f'{len(results.no_op)} repeats, each saying "{UP_TO_DATE}" and running no stage; '
+            "`make repro` refreshes params.yaml from `conf/` first (one more Python start-up):",
             "",
             "| Measure | Median | Min | Max |",
             "| --- | ---: | ---: | ---: |",
             row("`uv run --frozen dvc repro`, nothing changed", results.no_op),
+            row("`make repro`, nothing changed", results.no_op_make),
             "",
             "Stages re-run after a change to a train-only parameter, in DVC's order, "
             "and the command's wall time in seconds (one run each):",
@@ -236,15 +251,16 @@ def render(results: Results, machine: list[str]) -> str:
             "| --- | --- | --- | ---: |",
             rerun_row(f"`dvc exp run -S {EXP_SET}`", results.exp_run, EXPECTED_EXP),
             rerun_row(
-                f"`epochs: 30` edited to `epochs: 12` in `{CONFIG}`, then `dvc repro`",
+                f"{results.edit.change} in `{CONFIG}`, then `make repro`",
                 results.edit,
                 EXPECTED_EDIT,
             ),
             "",
-            "`params` is not a user stage: it rewrites params.yaml from `conf/`, so it runs "
-            "whenever `conf/` changes; `dvc exp run -S` composes params.yaml itself, so it "
-            "does not run there. The edit runs after the experiment's changes are undone "
-            f"(`git checkout -- .`). {verdict}",
+            "`params` is not a user stage: it rewrites params.yaml from `conf/`, so DVC runs "
+            "it whenever `conf/` changes (`make repro` refreshes params.yaml before DVC reads "
+            "it); `dvc exp run -S` composes params.yaml itself, so it does not run there. The "
+            "edit runs after the experiment's changes are undone (`git checkout -- .`). "
+            f"{verdict}",
             "",
             *machine_section(machine),
             END,
@@ -257,14 +273,17 @@ def measures(results: Results) -> dict[str, object]:
     return {
         "package": results.package,
         "no_op": stats(results.no_op),
-        "exp_run": {
+        "no_op_make": stats(results.no_op_make),
+        "exp_run": None
+        if results.exp_run is None
+        else {
             "command": f"dvc exp run -S {EXP_SET}",
             "stages": results.exp_run.stages,
             "expected": EXPECTED_EXP,
             "seconds": round(results.exp_run.seconds, 4),
         },
         "edit": {
-            "command": "dvc repro",
+            "command": "make repro",
             "edited": f"`train.epochs` in `{CONFIG}`",
             "stages": results.edit.stages,
             "expected": EXPECTED_EDIT,
@@ -280,29 +299,32 @@ def parse_args() -> argparse.Namespace:
     return parse(parser)
 
 
-def measure(tools: Tools, template: Path, repeats: int) -> tuple[Results, list[str]]:
+def measure(tools: Tools, template: Path, repeats: int, quick: bool) -> tuple[Results, list[str]]:
     """Run every measure in a scratch folder; return the results and the machine."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         progress("baking, setting up and running the pipeline once")
         project = prepare_project(tools, template, Path(tmp))
-        progress(f"running a no-op dvc repro {repeats} times")
-        no_op = no_op_times(tools.uv, project, repeats)
-        progress(f"running dvc exp run -S {EXP_SET}")
-        experiment = exp_run(tools.uv, project)
-        restore(tools.uv, project)
-        progress(f"editing {CONFIG} and running dvc repro")
-        edit = edit_and_repro(tools.uv, project)
+        progress(f"running a no-op dvc repro and make repro {repeats} times each")
+        no_op = no_op_times(dvc(tools.uv, project, "repro"), repeats)
+        no_op_make = no_op_times(make_repro(tools, project), repeats)
+        experiment = None
+        if not quick:
+            progress(f"running dvc exp run -S {EXP_SET}")
+            experiment = exp_run(tools.uv, project)
+            restore(tools.uv, project)
+        progress(f"editing {CONFIG} and running make repro")
+        edit = edit_and_repro(tools, project)
         machine = describe_project_machine(
             tools.uv, str(project / ".venv" / "bin" / "python"), with_dvc=True
         )
-    return Results(project.name, no_op, experiment, edit), machine
+    return Results(project.name, no_op, no_op_make, experiment, edit), machine
 
 
 def main() -> int:
     """Measure, print the section, update the docs, and check the re-runs."""
     args = parse_args()
     tools = Tools(args.uv, args.cookiecutter, shutil.which("make") or "make")
-    results, machine = measure(tools, args.template.resolve(), args.repeats)
+    results, machine = measure(tools, args.template.resolve(), args.repeats, args.quick)
     section = render(results, machine)
     print(section)
     write_section(args.output, section, NAME)

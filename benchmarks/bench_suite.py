@@ -14,6 +14,8 @@ suite takes minutes; --repeats gives medians of more, --tiers runs only some.
 Writes the `<!-- suite:start -->` section of docs/benchmarks.md and
 benchmarks/results/suite.json; exits 1 when a tier has a failure or an error,
 when pytest collects no test for it (exit code 5), or ends in any other error.
+--quick (the smoke run inside `make test`, which must not run the suite inside
+itself) only collects the render tier: `pytest --collect-only -m render`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ TITLE = "Test suite: wall time by tier"
 START, END = markers(NAME)
 TIERS = ("render", "quality", "e2e")
 MAKE_TEST = ("run", "--frozen", "pytest", "-n", "2", "--dist", "loadfile")
+COLLECT = ("run", "--frozen", "pytest", "--collect-only", "-q")
+QUICK_TIERS = ("render",)
 NO_TESTS_COLLECTED = 5
 # pytest's closing line, e.g. "==== 1 failed, 40 passed, 3 deselected in 61.20s (0:01:01) ====".
 SUMMARY_LINE = re.compile(r"^=+ (?P<counts>.+?) in [\d.]+s(?: \([\d:]+\))? =+$")
@@ -94,14 +98,19 @@ def pytest_counts(output: str) -> dict[str, int]:
 
 
 def ran(counts: Mapping[str, int]) -> int:
-    """Return how many tests ran (passed, failed, errored, skipped or x-ed)."""
-    return sum(counts.get(word, 0) for word in RAN)
+    """Return how many tests ran (passed, failed, errored, skipped or x-ed), or were collected."""
+    return counts.get("collected", 0) + sum(counts.get(word, 0) for word in RAN)
 
 
 def problems(tier: str, exit_code: int, counts: Mapping[str, int]) -> list[str]:
-    """Return what went wrong with a tier's run, one sentence each; none when it passed."""
+    """Return what went wrong with a tier's run, one sentence each; none when it passed.
+
+    A --quick run only collects: its counts are {"collected": N}, and N tests suffice.
+    """
     if exit_code == NO_TESTS_COLLECTED:
         return [f"`-m {tier}` collected no tests (pytest exit code 5)"]
+    if "collected" in counts and exit_code == 0:
+        return []
     found = [f"{counts[word]} {word}" for word in ("failed", "error") if counts.get(word, 0) > 0]
     if exit_code != 0 and not found:
         found.append(f"pytest ended with exit code {exit_code}")
@@ -110,9 +119,12 @@ def problems(tier: str, exit_code: int, counts: Mapping[str, int]) -> list[str]:
     return [f"`-m {tier}`: {problem}" for problem in found]
 
 
-def run_tier(uv: str, template: Path, tier: str) -> TierRun:
-    """Run one tier's tests as `make test` would; return its time, exit code and counts."""
-    argv = (uv, *MAKE_TEST, "--color=no", "-m", tier)
+def run_tier(uv: str, template: Path, tier: str, quick: bool = False) -> TierRun:
+    """Run one tier's tests as `make test` would; return its time, exit code and counts.
+
+    With `quick`, only collect them; the counts are then {"collected": N}.
+    """
+    argv = (uv, *(COLLECT if quick else MAKE_TEST), "--color=no", "-m", tier)
     start = time.perf_counter()
     try:
         done = subprocess.run(
@@ -122,6 +134,8 @@ def run_tier(uv: str, template: Path, tier: str) -> TierRun:
         raise SystemExit(f"error: cannot run {uv}: {error}") from error
     seconds = time.perf_counter() - start
     output = done.stdout + done.stderr
+    if quick:
+        return TierRun(seconds, done.returncode, {"collected": collected(done.stdout)}, output)
     try:
         counts = pytest_counts(done.stdout)
     except ValueError:
@@ -129,10 +143,15 @@ def run_tier(uv: str, template: Path, tier: str) -> TierRun:
     return TierRun(seconds, done.returncode, counts, output)
 
 
+def collected(output: str) -> int:
+    """Return how many tests `pytest --collect-only -q` listed (one `path::name` line each)."""
+    return sum("::" in line for line in output.splitlines())
+
+
 def unmarked(uv: str, template: Path) -> int:
     """Return how many tests carry no tier marker, so that no tier runs them."""
     expression = " and ".join(f"not {tier}" for tier in TIERS)
-    argv = (uv, "run", "--frozen", "pytest", "--collect-only", "-q", "-m", expression)
+    argv = (uv, *COLLECT, "-m", expression)
     done = subprocess.run(
         argv, cwd=template, env=environment(), capture_output=True, text=True, check=False
     )
@@ -140,7 +159,7 @@ def unmarked(uv: str, template: Path) -> int:
         return 0
     if done.returncode != 0:
         raise SystemExit(f"error: `pytest --collect-only` failed:\n{done.stdout + done.stderr}")
-    return sum("::" in line for line in done.stdout.splitlines())
+    return collected(done.stdout)
 
 
 def minutes(seconds: float) -> str:
@@ -179,6 +198,7 @@ def render(
     untiered: int,
     found: list[str],
     machine: list[str],
+    quick: bool = False,
 ) -> str:
     """Return the markdown section, markers included."""
     total = total_median(results)
@@ -186,7 +206,8 @@ def render(
     skipped = [tier for tier in TIERS if tier not in results]
     label = "Whole suite" if not skipped else "Tiers run"
     left_out = (
-        f" Not run this time: {', '.join(f'`{tier}`' for tier in skipped)} (`--tiers`)."
+        f" Not run this time: {', '.join(f'`{tier}`' for tier in skipped)} "
+        f"(`{'--quick' if quick else '--tiers'}`)."
         if skipped
         else ""
     )
@@ -195,7 +216,13 @@ def render(
         if untiered == 0
         else f"**{untiered} tests carry no tier marker**: no tier runs them, `make test` does."
     )
-    verdict = "Every tier passed." if not found else "**Failures:** " + "; ".join(found) + "."
+    passed = "Every tier collected." if quick else "Every tier passed."
+    verdict = passed if not found else "**Failures:** " + "; ".join(found) + "."
+    how = (
+        f"with the options of `make test`: `uv {' '.join(MAKE_TEST)} -m TIER`"
+        if not quick
+        else f"collected only (`--quick`): `uv {' '.join(COLLECT)} -m TIER`, no test run"
+    )
     repeat_text = (
         "one run each (the default: the suite takes minutes; `--repeats N` for medians)"
         if repeats == 1
@@ -206,10 +233,9 @@ def render(
             START,
             f"## {TITLE}",
             "",
-            "The template's own tests (`tests/`), one pytest session per tier, with the "
-            f"options of `make test`: `uv {' '.join(MAKE_TEST)} -m TIER`. Wall time in "
-            f"seconds, start-up, bakes and installs included; {repeat_text}. Counts are "
-            "those of the last run. Regenerate with `make bench` "
+            f"The template's own tests (`tests/`), one pytest session per tier, {how}. "
+            f"Wall time in seconds, start-up, bakes and installs included; {repeat_text}. "
+            "Counts are those of the last run. Regenerate with `make bench` "
             f"(`benchmarks/bench_suite.py`).{left_out}",
             "",
             "| Tier | Tests | Passed | Skipped | Failed | Median | Min | Max | m:ss |",
@@ -264,13 +290,14 @@ def main() -> int:
     """Run the tiers, print the section, update the docs and results; 1 on any failure."""
     args = parse_args()
     template = args.template.resolve()
-    tiers = [tier for tier in TIERS if tier in args.tiers]
+    chosen = QUICK_TIERS if args.quick else args.tiers  # the suite must not run inside itself
+    tiers = [tier for tier in TIERS if tier in chosen]
     results: dict[str, list[TierRun]] = {tier: [] for tier in tiers}
     found: list[str] = []
     for number in range(1, args.repeats + 1):
         for tier in tiers:
             progress(f"run {number} of {args.repeats}: pytest -m {tier}")
-            tier_run = run_tier(args.uv, template, tier)
+            tier_run = run_tier(args.uv, template, tier, args.quick)
             results[tier].append(tier_run)
             progress(f"pytest -m {tier}: {tier_run.seconds:.1f} s, {tier_run.counts}")
             tier_problems = problems(tier, tier_run.exit_code, tier_run.counts)
@@ -284,7 +311,7 @@ def main() -> int:
     machine = describe(
         f"Python {python}, pytest {pytest}, pytest-xdist {xdist}, {uv_version(args.uv)}"
     )
-    section = render(results, args.repeats, untiered, found, machine)
+    section = render(results, args.repeats, untiered, found, machine, args.quick)
     print(section)
     write_section(args.output, section, NAME)
     write_results(args.results, NAME, TITLE, machine, measures(results, untiered, found))

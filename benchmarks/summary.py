@@ -119,12 +119,20 @@ def pipeline(measures: Record) -> list[Row]:
             runs(measures["no_op"]),
         )
     ]
-    changes = {
-        "exp_run": f"`{measures['exp_run']['command']}`",
-        "edit": f"`{measures['edit']['command']}` after an edit of {measures['edit']['edited']}",
-    }
-    for key, change in changes.items():
+    if "no_op_make" in measures:  # results from before `make repro` refreshed params.yaml lack it
+        found.append(
+            Row(
+                "No-op `make repro` (params.yaml refreshed, then `dvc repro`)",
+                duration(measures["no_op_make"]["median"]),
+                runs(measures["no_op_make"]),
+            )
+        )
+    changes = {"exp_run": "`{command}`", "edit": "`{command}` after an edit of {edited}"}
+    for key, label in changes.items():
         rerun = measures[key]
+        if rerun is None:  # left out (--quick)
+            continue
+        change = label.format(**rerun)
         stages = stage_list(rerun["stages"])
         if rerun["stages"] != rerun["expected"]:
             stages = f"**{stages}** (expected {stage_list(rerun['expected'])})"
@@ -161,6 +169,22 @@ def overhead(measures: Record) -> list[Row]:
     ]
 
 
+def size(measures: Record) -> list[Row]:
+    """The runtime's line count, against its budget."""
+    total, budget = measures["runtime"]["total"], measures["max_lines"]
+    figure = f"{total:,} lines in {len(measures['runtime']['modules'])} modules"
+    if total > budget:
+        figure = f"**{figure}, over the budget**"
+    return [
+        Row(
+            f"Runtime size: `wc -l src/{measures['package']}/runtime/*.py` "
+            f"(budget {budget:,} lines; the example stages: {measures['stages']['total']:,})",
+            figure,
+            "",
+        )
+    ]
+
+
 def suite(measures: Record) -> list[Row]:
     """The template's tests, tier by tier, and their sum."""
     found = []
@@ -193,7 +217,12 @@ SECTIONS: dict[str, Callable[[Record], list[Row]]] = {
     "runs": runs_ls,
     "overhead": overhead,
     "suite": suite,
+    "size": size,
 }
+
+
+# Counted, not timed: the same on any machine, so left out of the machine sentence.
+UNTIMED = ("size",)
 
 
 def anchor(heading: str) -> str:
@@ -223,7 +252,9 @@ def machines(records: Mapping[str, Record]) -> str:
     """Return the sentence saying which machine, and on which dates, the figures were taken."""
     described = set()
     dates = set()
-    for record in records.values():
+    for name, record in records.items():
+        if name in UNTIMED:
+            continue
         fields = dict(line.partition(": ")[::2] for line in record["machine"] if ": " in line)
         described.add(f"{fields.get('CPU')}, {fields.get('Memory')} of memory, {fields.get('OS')}")
         if "Date" in fields:
