@@ -169,6 +169,10 @@ REPORT = 'printf "@@tutorial failed: status %s at script line %s: %s@@\\n"'
 TRAP = f'trap \'status=$?; {REPORT} "$status" "$LINENO" "$BASH_COMMAND"\' ERR'
 
 
+# `cat > file <<'EOF'`: the lines up to EOF are the document, not commands.
+HEREDOC = re.compile(r"<<-?\s*'?(?P<end>\w+)'?\s*$")
+
+
 def script(blocks: list[Block]) -> tuple[str, dict[int, int]]:
     """One bash script running every block in order; and its line -> tutorial line.
 
@@ -189,8 +193,16 @@ def script(blocks: list[Block]) -> tuple[str, dict[int, int]]:
             # Shown on purpose: it must fail, and the session goes on.
             add("trap - ERR; set +e")
             add("(set -e")
+        heredoc = None  # the terminator of a here-document being written, if any
         for offset, command in enumerate(block.commands):
             add(command, block.first_line + offset)
+            if heredoc is not None:  # a line of the document; its command is checked at the end
+                if command.strip() != heredoc:
+                    continue
+                heredoc = None
+            elif opened := HEREDOC.search(command):
+                heredoc = opened["end"]
+                continue
             if not command.strip() or command.lstrip().startswith("#") or command.endswith("\\"):
                 continue
             if block.fails:

@@ -1,75 +1,146 @@
-"""The command line as a user meets it: help, stage names, config errors."""
+"""The command line as a user meets it: help, stage names, bad input, and stages under DVC."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import RunCli
+from conftest import (
+    CONFIG_OPTIONS,
+    ROOT,
+    Main,
+    RunCli,
+    read_yaml,
+    seed_of,
+    set_conf,
+    stage_names,
+    write_yaml,
+)
 
-from {{ cookiecutter.pkg_name }}.runtime import registry
-
-
-def test_help_lists_every_stage_with_its_summary(run_cli: RunCli) -> None:
-    result = run_cli("--help")
-    assert result.returncode == 0, result.stderr
-    for name in registry.stage_names():
-        summary = registry.summary(name)
-        assert summary, f"stages/{name}.py needs a module docstring"
-        assert f"{name}" in result.stdout
-        assert summary in result.stdout
-    assert "model: mlp, ridge" in result.stdout
-
-
-def test_unknown_stage_names_the_known_ones_and_fails(run_cli: RunCli) -> None:
-    result = run_cli("stage=trian")
-    assert result.returncode != 0
-    known = ", ".join(registry.stage_names())
-    assert f"unknown stage 'trian'; known: {known}" in result.stderr
+from {{ cookiecutter.pkg_name }}.runtime import pipeline
+from {{ cookiecutter.pkg_name }}.runtime.settings import typed
 
 
-def test_missing_stage_is_refused_with_a_hint(run_cli: RunCli) -> None:
-    result = run_cli("train.epochs=3")
-    assert result.returncode == 2
-    assert "no stage given; add stage=NAME" in result.stderr
+def dvc_yaml_stages() -> list[str]:
+    """The stages dvc.yaml lists, read as DVC reads the file, without the `params` stage."""
+    return [name for name in read_yaml(ROOT / "dvc.yaml")["stages"] if name != "params"]
 
 
-def test_a_wrong_type_names_the_key(run_cli: RunCli) -> None:
-    result = run_cli("stage=train", "train.epochs=many", "debug=default")
-    assert result.returncode != 0
-    assert "train.epochs" in result.stderr
-
-
-def test_an_unknown_key_names_the_key(run_cli: RunCli) -> None:
-    result = run_cli("stage=train", "model.depth=3", "debug=default")
-    assert result.returncode != 0
-    assert "model.depth" in result.stderr
-
-
-def test_the_cli_works_from_another_directory(run_cli: RunCli, tmp_path: Path) -> None:
+def test_help_lists_every_stage_and_config_group_from_any_folder(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "prepare" in result.stdout
+    for name in dvc_yaml_stages():
+        assert f"  {name} " in result.stdout
+        assert pipeline.summary(name), f"stages/{name}.py needs a module docstring"
+        assert pipeline.summary(name) in result.stdout
+    listed = {
+        (group.strip(), option.strip())
+        for group, options in (
+            line.split(":", 1) for line in result.stdout.splitlines() if ": " in line
+        )
+        for option in options.split(",")
+    }
+    assert set(CONFIG_OPTIONS) <= listed
 
 
-def test_dvc_yaml_runs_exactly_the_registered_stages() -> None:
-    from {{ cookiecutter.pkg_name }}.runtime.pipeline import check_dvc_yaml
-
-    assert check_dvc_yaml(Path(__file__).resolve().parents[1]) == []
+def test_stages_prints_dvc_yamls_stages_in_order(main: Main) -> None:
+    assert main("stages") == (0, "\n".join(dvc_yaml_stages()) + "\n", "")
 
 
-def test_params_reports_which_values_changed() -> None:
-    from {{ cookiecutter.pkg_name }}.runtime.params import changed_keys
-
-    old = {"train": {"epochs": 30, "batch_size": 32}, "seed": 1}
-    new = {"train": {"epochs": 12, "batch_size": 32}, "seed": 1}
-    assert changed_keys(old, new) == ["train.epochs: 30 -> 12"]
-
-
-def test_a_stage_under_dvc_refuses_overrides(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["seed=1"], "no stage given"),
+        (["stage=no_such_stage"], "no_such_stage"),
+        (["{first}", "seed=not-a-number"], "seed"),
+        (["{first}", "+{name}.no_such_key=1"], "no_such_key"),
+        (["{first}", "no_such_key=1"], "no_such_key"),
+        (["{first}", "seed=[1"], "[1"),
+        (["{first}", "debug=no_such_option"], "no_such_option"),
+        (["params", "seed=1"], "params"),
+    ],
+    ids=[
+        "no-stage",
+        "unknown-stage",
+        "bad-type",
+        "unknown-key",
+        "override-of-a-missing-key",
+        "override-syntax",
+        "unknown-option",
+        "params-with-arguments",
+    ],
+)
+def test_bad_input_is_refused_in_one_line_naming_it(
+    main: Main, args: list[str], named: str
 ) -> None:
-    monkeypatch.setenv("DVC_STAGE", "train")
-    result = run_cli("stage=train", "model=mlp")
-    assert result.returncode == 2
-    assert "under DVC a stage reads params.yaml" in result.stderr
+    first = stage_names()[0]
+    code, _, err = main(*(arg.format(first=f"stage={first}", name=first) for arg in args))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: ")
+    assert named in err
+
+
+def run_record(project: Path) -> tuple[dict[str, Any], Any]:
+    """The one run record in a project copy, and its saved config."""
+    (folder,) = (project / "runs").iterdir()
+    record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    return record, read_yaml(folder / "config.yaml")
+
+
+def test_under_dvc_a_stage_runs_on_params_yaml_as_dvc_composed_it(
+    project: Path, main: Main, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `dvc exp run -S seed=...` writes params.yaml itself: it wins over conf/.
+    first = stage_names()[0]
+    params = read_yaml(project / "params.yaml")
+    params["seed"] += 1
+    write_yaml(project / "params.yaml", params)
+    monkeypatch.setenv("DVC_STAGE", first)
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
+    schema = pipeline.load_stage(first)[1]
+    seen: list[Any] = []
+
+    def stand_in(cfg: Any, run: Any) -> dict[str, float]:
+        seen.append(cfg)
+        return {}
+
+    monkeypatch.setattr(pipeline, "load_stage", lambda name: (stand_in, schema))
+    code, _, err = main(f"stage={first}")
+    assert code == 0, err
+    assert seen == [typed(schema, params[first], first)]
+    record, config = run_record(project)
+    assert (record["status"], record["overrides"]) == ("completed", ["(params.yaml)"])
+    assert config["seed"] == params["seed"]
+
+
+def test_under_dvc_a_stage_refuses_what_dvc_would_not_track(
+    project: Path, main: Main, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = stage_names()[0]
+    monkeypatch.setenv("DVC_STAGE", first)
+
+    def refused(*args: str) -> str:
+        code, _, err = main(*args)
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1, err
+        return err
+
+    assert "under DVC a stage's command is exactly" in refused(f"stage={first}", "seed=1")
+
+    config = pipeline.compose(project, [f"stage={first}"])
+    reusing = [name for name in stage_names() if "load_from" in config[name]]
+    for name in reusing:  # a reused run folder is git-ignored: DVC cannot track it
+        set_conf(project, f"{name}.load_from", "train_20260101T000000Z_abcdef")
+        pipeline.refresh(project)
+        assert f"{name}.load_from" in refused(f"stage={name}")
+
+    set_conf(project, "seed", seed_of(project) + 1)
+    assert "params.yaml is older than conf/" in refused(f"stage={first}")
+
+    (project / "params.yaml").unlink()
+    assert "make params" in refused(f"stage={first}")

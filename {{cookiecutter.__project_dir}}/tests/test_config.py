@@ -1,67 +1,65 @@
-"""Every config option composes into the typed schema."""
+"""Every option of every config group composes, and every stage's section fits its dataclass.
+
+The groups and options are read from conf/'s folders and the stages from dvc.yaml,
+so a new model, data set or stage is checked as soon as it exists.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+import typing
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import CONFIG_OPTIONS, ROOT, stage_names
+from hydra.utils import get_object
+from omegaconf import OmegaConf
 
-from {{ cookiecutter.pkg_name }}.config import (
-    Config,
-    ConfigError,
-    MLPConfig,
-    RidgeConfig,
-    to_typed,
+from {{ cookiecutter.pkg_name }}.runtime import pipeline
+from {{ cookiecutter.pkg_name }}.runtime.records import UsageError
+from {{ cookiecutter.pkg_name }}.runtime.settings import runtime_settings
+
+NUMBERS = (int, float, int | None, float | None)
+
+
+def targets(node: Any) -> Iterator[str]:
+    """Every `_target_` (a class that Hydra's instantiate builds) in a resolved config."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield str(node["_target_"])
+        for value in node.values():
+            yield from targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from targets(value)
+
+
+@pytest.mark.usefixtures("isolated")
+@pytest.mark.parametrize(
+    ("group", "option"), CONFIG_OPTIONS, ids=[f"{g}={o}" for g, o in CONFIG_OPTIONS]
 )
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def compose_config(*overrides: str) -> Config:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["stage=train", *overrides])
-    typed = to_typed(cfg)
-    assert isinstance(typed, Config)
-    return typed
-
-
-@pytest.mark.parametrize(("option", "schema"), [("ridge", RidgeConfig), ("mlp", MLPConfig)])
-def test_each_model_option_becomes_its_typed_config(option: str, schema: type) -> None:
-    cfg = compose_config(f"model={option}")
-    assert isinstance(cfg.model, schema)
-    assert cfg.model.name == option
+def test_each_config_option_composes_and_every_stage_section_fits_its_dataclass(
+    group: str, option: str
+) -> None:
+    cfg = pipeline.compose(ROOT, [f"stage={stage_names()[0]}", f"{group}={option}"])
+    resolved = OmegaConf.to_container(cfg, resolve=True)  # every ${...} resolves
+    for target in targets(resolved):
+        assert get_object(target), f"{group}={option}: _target_ {target} does not import"
+    for name in stage_names():
+        runtime_settings(cfg, name)
+        assert dataclasses.is_dataclass(pipeline.section(cfg, name, pipeline.load_stage(name)[1]))
 
 
-@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
-def test_each_experiment_composes(experiment: str) -> None:
-    cfg = compose_config(f"experiment={experiment}")
-    assert cfg.experiment_name == experiment
-
-
-def test_debug_mode_moves_outputs_out_of_the_project() -> None:
-    cfg = compose_config("debug=default")
-    assert cfg.runtime.mode == "debug"
-    assert cfg.logger.name == "none"
-    assert not cfg.train.model_path.startswith("./")
-    assert Path(cfg.runtime.runs_dir).is_absolute()
-
-
-def test_outputs_sit_at_fixed_paths_in_the_project() -> None:
-    cfg = compose_config()
-    assert cfg.train.model_path == "./models/model.pkl"
-    assert cfg.evaluate.metrics_json == "./reports/metrics.json"
-
-
-def test_an_unknown_model_option_is_refused_by_name() -> None:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["stage=train", "model.name=forest"])
-    with pytest.raises(ConfigError, match=r"model\.name .forest. has no schema"):
-        to_typed(cfg)
-
-
-def test_a_key_added_with_plus_is_refused_by_the_schema() -> None:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["stage=train", "+train.epoch=3"])
-    with pytest.raises(ConfigError, match=r"train\.epoch"):
-        to_typed(cfg)
+@pytest.mark.parametrize("name", stage_names())
+def test_a_stage_refuses_an_unknown_key_or_a_wrong_type_naming_the_key(name: str) -> None:
+    schema = pipeline.load_stage(name)[1]
+    with pytest.raises(UsageError, match=rf"'{name}\.no_such_key'"):
+        pipeline.section(pipeline.compose(ROOT, [f"+{name}.no_such_key=1"]), name, schema)
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        if hints[field.name] in NUMBERS:
+            wrong = pipeline.compose(ROOT, [f"{name}.{field.name}=not-a-number"])
+            with pytest.raises(UsageError, match=rf"'{name}\.{field.name}'") as error:
+                pipeline.section(wrong, name, schema)
+            assert "\n" not in str(error.value)

@@ -1,8 +1,7 @@
-"""What `execute` records about a run, however the stage ends.
+"""What a run leaves behind, however its stage ends, and the files it writes whole.
 
-The stages here are small functions put in place of the project's own (the
-registry's `load_stage` is swapped); everything else is the real runtime,
-writing real run folders under tmp_path.
+The stages here are small stand-ins given to the real `execute`, which writes
+real run folders under tmp_path.
 """
 
 from __future__ import annotations
@@ -11,327 +10,301 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from conftest import ROOT
 
-from {{ cookiecutter.pkg_name }}.config import Config, to_typed
-from {{ cookiecutter.pkg_name }}.runtime import registry
-from {{ cookiecutter.pkg_name }}.runtime.params import compose
-from {{ cookiecutter.pkg_name }}.runtime.records import write_text_atomic
+from {{ cookiecutter.pkg_name }}.runtime.logs import configure_logging
+from {{ cookiecutter.pkg_name }}.runtime.records import (
+    RECORD,
+    create_run_dir,
+    replacing,
+    runs_dir,
+    write_text,
+)
 from {{ cookiecutter.pkg_name }}.runtime.run import Metrics, Outcome, Run, execute
-from {{ cookiecutter.pkg_name }}.runtime.sweeps import report_failures
+from {{ cookiecutter.pkg_name }}.runtime.settings import (
+    LoggerSettings,
+    RuntimeSettings,
+    Settings,
+)
 
-Stage = Callable[[Config, Run], Any]
+Stage = Callable[[Any, Run], Any]
+STAGE = "probe"
+
+
+@dataclass
+class ProbeConfig:
+    """The section a stand-in stage gets."""
+
+    size: int = 3
 
 
 @pytest.fixture
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where the runs go; the working directory is an empty folder outside any repository."""
+def root(isolated: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project root runs go under; the working directory is outside any repository."""
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return tmp_path / "runs"
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "project"
 
 
-def settings(runs_dir: Path, *overrides: str) -> Config:
-    """The project's config for stage `train`, without a tracker, with runs in `runs_dir`."""
-    composed = compose(
-        ROOT, ["stage=train", "logger=none", f"runtime.runs_dir={runs_dir}", *overrides]
+def run_probe(root: Path | str, stage: Stage, mode: str = "run", seed: int = 7) -> Outcome:
+    """Execute `stage` as a run of stage `probe`, without a tracker."""
+    settings = Settings(
+        stage=STAGE,
+        seed=seed,
+        root=str(root),
+        runtime=RuntimeSettings(mode=mode),
+        logger=LoggerSettings(name="none", mode="disabled"),
     )
-    return to_typed(composed)
+    config = {STAGE: {"size": 3}, "seed": seed}
+    return execute(settings, stage, ProbeConfig(), config, overrides=[f"{STAGE}.size=3"])
 
 
-def run_stage(
-    monkeypatch: pytest.MonkeyPatch, stage: Stage, config: Config, sweep: str | None = None
-) -> Outcome:
-    """Execute `stage` as the project's train stage."""
-    monkeypatch.setattr(registry, "load_stage", lambda name: stage)
-    return execute(config, overrides=["train.epochs=3"], sweep=sweep)
-
-
-def record_of(runs_dir: Path, run_id: str) -> dict[str, Any]:
-    """The run.json of a run."""
-    return dict(json.loads((runs_dir / run_id / "run.json").read_text(encoding="utf-8")))
+def only_run(root: Path) -> tuple[Path, dict[str, Any]]:
+    """The one run folder under `root` and its record."""
+    (folder,) = runs_dir(root).iterdir()
+    return folder, json.loads((folder / RECORD).read_text(encoding="utf-8"))
 
 
 def test_a_completed_run_records_config_metrics_artifacts_and_logs(
-    runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, tmp_path: Path
 ) -> None:
-    published = tmp_path / "models" / "model.pkl"
+    published = tmp_path / "models" / "model.bin"
 
-    def train(cfg: Config, run: Run) -> Metrics:
-        run.log.info("training for %d epochs", cfg.train.epochs)
-        for epoch in range(2):
-            run.log_metrics({"train_rmse": 10.0 - epoch}, step=epoch)
-        with run.artifact("model.pkl", kind="model") as path:
+    def stage(cfg: ProbeConfig, run: Run) -> Metrics:
+        run.log.info("fitting %d rows", cfg.size)
+        for step in range(2):
+            run.log_metrics({"loss": 1.0 - step / 2}, step=step)
+        with run.artifact("model.bin", kind="model") as path:
             path.write_bytes(b"weights")
-        run.publish("model.pkl", published)
-        return {"val_rmse": 8.5, "epochs": 2}
+        run.publish("model.bin", published)
+        return {"score": 0.5}
 
-    outcome = run_stage(monkeypatch, train, settings(runs_dir))
-    assert outcome.status == "completed"
-    assert outcome.metrics == {"val_rmse": 8.5, "epochs": 2.0}
-    assert outcome.error is None
-    folder = runs_dir / outcome.run_id
-    record = record_of(runs_dir, outcome.run_id)
-    assert record["status"] == "completed"
-    assert record["stage"] == "train"
-    assert record["metrics"] == {"val_rmse": 8.5, "epochs": 2.0}
-    artifact = {"path": "artifacts/model.pkl", "kind": "model"}
-    assert record["artifacts"] == {"model.pkl": artifact}
-    assert record["tracker"] == {"tracker": "none"}
+    outcome = run_probe(root, stage)
+    assert (outcome.ok, outcome.error) == (True, None)
+    folder, record = only_run(root)
+    assert folder.name == outcome.run_id
+    assert record["id"] == outcome.run_id
+    assert (record["stage"], record["status"], record["mode"]) == (STAGE, "completed", "run")
+    assert record["metrics"] == {"score": 0.5}
+    assert record["overrides"] == [f"{STAGE}.size=3"]
+    artifact = {"path": "artifacts/model.bin", "kind": "model"}
+    assert record["artifacts"] == {"model.bin": artifact}
     assert record["pid"] == os.getpid()
+    assert record["started"] <= record["ended"]
     assert record["duration_s"] >= 0
-    assert published.read_bytes() == (folder / "artifacts" / "model.pkl").read_bytes()
-    assert [p.name for p in (folder / "artifacts").iterdir()] == ["model.pkl"]
-    steps = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [{"step": 0, "train_rmse": 10.0}, {"step": 1, "train_rmse": 9.0}]
-    assert json.loads((folder / "overrides.json").read_text()) == ["train.epochs=3"]
-    assert "epochs: 30" in (folder / "config.yaml").read_text()
-    assert json.loads((folder / "provenance.json").read_text())["seed"] == 42
-    assert "training for 30 epochs" in (folder / "run.log").read_text()
-    messages = [
-        json.loads(line)["message"] for line in (folder / "log.jsonl").read_text().splitlines()
+    assert {"argv", "host", "sweep", "tracker"} <= record.keys()
+    assert published.read_bytes() == (folder / "artifacts" / "model.bin").read_bytes()
+    steps = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in steps] == [
+        {"step": 0, "loss": 1.0},
+        {"step": 1, "loss": 0.5},
     ]
-    assert any(f"run {outcome.run_id}: stage train completed: val_rmse=8.5" in m for m in messages)
+    assert "size: 3" in (folder / "config.yaml").read_text(encoding="utf-8")
+    assert json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    assert "fitting 3 rows" in (folder / "run.log").read_text(encoding="utf-8")
+    lines = (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    assert any(json.loads(line)["message"] == "fitting 3 rows" for line in lines)
 
 
-def test_a_later_run_reuses_an_artifact_instead_of_recomputing_it(
-    runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def failing(cfg: ProbeConfig, run: Run) -> Metrics:
+    """A stage that fails."""
+    raise ValueError("learning rate too high")
+
+
+def test_a_failed_run_records_its_traceback_and_execute_returns(root: Path) -> None:
+    outcome = run_probe(root, failing)
+    assert (outcome.status, outcome.error) == ("failed", "ValueError: learning rate too high")
+    folder, record = only_run(root)
+    assert (record["status"], record["error"]) == ("failed", outcome.error)
+    assert 'raise ValueError("learning rate too high")' in record["traceback"]
+    last = json.loads((folder / "log.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert "Traceback" in last["traceback"]
+
+
+def test_in_debug_mode_a_failure_is_recorded_then_raised(root: Path) -> None:
+    with pytest.raises(ValueError, match="learning rate too high"):
+        run_probe(root, failing, mode="debug")
+    _, record = only_run(root)
+    assert (record["status"], record["mode"]) == ("failed", "debug")
+
+
+def terminated(cfg: ProbeConfig, run: Run) -> Metrics:
+    """A stage killed as a scheduler or `kill` does it."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    raise AssertionError("SIGTERM did not stop the stage")  # pragma: no cover
+
+
+def interrupted(cfg: ProbeConfig, run: Run) -> Metrics:
+    """A stage stopped by Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("stage", "code"),
+    [(terminated, 128 + signal.SIGTERM), (interrupted, 128 + signal.SIGINT)],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_a_run_stopped_by_a_signal_is_recorded_as_interrupted(
+    root: Path, stage: Stage, code: int
 ) -> None:
-    def train(cfg: Config, run: Run) -> Metrics:
-        with run.artifact("model.pkl") as path:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exited:
+        run_probe(root, stage)
+    assert exited.value.code == code
+    _, record = only_run(root)
+    assert record["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_later_run_reuses_an_earlier_runs_artifact(root: Path, tmp_path: Path) -> None:
+    def first(cfg: ProbeConfig, run: Run) -> Metrics:
+        with run.artifact("model.bin") as path:
             path.write_bytes(b"first weights")
         return {}
 
-    first = run_stage(monkeypatch, train, settings(runs_dir)).run_id
-    target = tmp_path / "models" / "model.pkl"
+    earlier = run_probe(root, first).run_id
+    target = tmp_path / "models" / "model.bin"
 
-    def reuse(cfg: Config, run: Run) -> Metrics:
-        source = run.reuse("model.pkl", first)
-        run.publish("model.pkl", target)
-        return {"size": source.stat().st_size}
+    def second(cfg: ProbeConfig, run: Run) -> Metrics:
+        run.reuse("model.bin", earlier)
+        run.publish("model.bin", target)
+        return {}
 
-    second = run_stage(monkeypatch, reuse, settings(runs_dir))
-    assert second.status == "completed"
+    later = run_probe(root, second)
+    assert later.status == "completed", later.error
     assert target.read_bytes() == b"first weights"
-    assert record_of(runs_dir, second.run_id)["artifacts"] == {
-        "model.pkl": {"path": f"../{first}/artifacts/model.pkl", "from_run": first}
-    }
-    assert not (runs_dir / second.run_id / "artifacts").exists()
+    record = json.loads((runs_dir(root) / later.run_id / RECORD).read_text(encoding="utf-8"))
+    assert record["artifacts"]["model.bin"]["from_run"] == earlier
+    assert not (runs_dir(root) / later.run_id / "artifacts").exists()  # nothing copied
+
+
+def half_written(cfg: ProbeConfig, run: Run) -> Metrics:
+    """A stage that fails while saving an artifact."""
+    with run.artifact("model.bin") as path:
+        path.write_bytes(b"half")
+        raise RuntimeError("out of memory while saving")
+
+
+def never_written(cfg: ProbeConfig, run: Run) -> Metrics:
+    """A stage that forgets to write its artifact."""
+    with run.artifact("model.bin"):
+        pass
+    return {}
 
 
 @pytest.mark.parametrize(
     ("stage", "error"),
     [
-        (
-            lambda cfg, run: run.reuse("model.pkl", "train_20200101T000000Z_000000"),
-            "has no artifact",
-        ),
-        (
-            lambda cfg, run: run.reuse("../model.pkl", "x"),
-            "artifact '../model.pkl' must be a plain",
-        ),
-        (lambda cfg, run: run.reuse("model.pkl", ".."), "run id '..' must be a plain name"),
-        (lambda cfg, run: run.publish("model.pkl", Path("m.pkl")), 'KeyError: "no artifact'),
+        (half_written, "out of memory while saving"),
+        (never_written, "artifact 'model.bin' was not written"),
+        (lambda cfg, run: run.reuse("model.bin", "probe_20200101T000000Z_000000"), "no artifact"),
+        (lambda cfg, run: run.reuse("../model.bin", "x"), "'../model.bin' must be a plain name"),
+        (lambda cfg, run: run.reuse("model.bin", ".."), "run id '..' must be a plain name"),
+        (lambda cfg, run: run.publish("model.bin", Path("m.bin")), "no artifact 'model.bin'"),
+        (lambda cfg, run: {"loss": math.nan}, "non-finite metrics: loss"),
+        (lambda cfg, run: 0.5, "returned float; return a dict"),
     ],
-    ids=["missing-run", "path-as-name", "path-as-run-id", "publish-unknown"],
-)
-def test_a_misused_artifact_fails_the_run_with_a_message_that_says_why(
-    runs_dir: Path, stage: Stage, error: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    outcome = run_stage(monkeypatch, stage, settings(runs_dir))
-    assert outcome.status == "failed"
-    assert error in str(outcome.error)
-
-
-def test_an_artifact_is_kept_only_if_its_block_completes(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def train(cfg: Config, run: Run) -> Metrics:
-        with run.artifact("model.pkl") as path:
-            path.write_bytes(b"half")
-            raise RuntimeError("out of memory while saving")
-        return {}  # pragma: no cover
-
-    outcome = run_stage(monkeypatch, train, settings(runs_dir))
-    assert outcome.status == "failed"
-    assert outcome.error == "RuntimeError: out of memory while saving"
-    assert list((runs_dir / outcome.run_id / "artifacts").iterdir()) == []
-    assert record_of(runs_dir, outcome.run_id)["artifacts"] == {}
-
-
-def test_an_artifact_never_written_fails_the_run(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def train(cfg: Config, run: Run) -> Metrics:
-        with run.artifact("model.pkl"):
-            pass
-        return {}  # pragma: no cover
-
-    outcome = run_stage(monkeypatch, train, settings(runs_dir))
-    assert "artifact 'model.pkl' was not written to the path given" in str(outcome.error)
-
-
-def test_a_failed_run_is_recorded_with_its_traceback_and_execution_goes_on(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def train(cfg: Config, run: Run) -> Metrics:
-        raise ValueError("learning rate too high")
-
-    outcome = run_stage(monkeypatch, train, settings(runs_dir))
-    assert outcome.status == "failed"
-    assert outcome.error == "ValueError: learning rate too high"
-    record = record_of(runs_dir, outcome.run_id)
-    assert record["status"] == "failed"
-    assert "raise ValueError" in record["traceback"]
-    assert record["metrics"] == {}
-    log = (runs_dir / outcome.run_id / "log.jsonl").read_text().splitlines()
-    assert "Traceback" in json.loads(log[-1])["traceback"]
-    # After a sweep, the command names every failed run and exits 1.
-    capsys.readouterr()
-    assert report_failures([("model=ridge", outcome)]) == 1
-    err = capsys.readouterr().err
-    assert "error: 1 of 1 runs failed:" in err
-    assert f"{outcome.run_id} (model=ridge): ValueError: learning rate too high" in err
-    assert report_failures([]) == 0
-
-
-def test_in_debug_mode_the_error_is_raised_after_it_is_recorded(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def train(cfg: Config, run: Run) -> Metrics:
-        raise ValueError("learning rate too high")
-
-    config = settings(runs_dir, "runtime.mode=debug")
-    with pytest.raises(ValueError, match="learning rate too high"):
-        run_stage(monkeypatch, train, config)
-    (folder,) = runs_dir.iterdir()
-    assert record_of(runs_dir, folder.name)["status"] == "failed"
-    assert record_of(runs_dir, folder.name)["mode"] == "debug"
-
-
-@pytest.mark.parametrize(
-    ("returned", "error"),
-    [
-        ({"val_rmse": math.nan}, "ValueError: stage 'train' returned non-finite metrics: val_rmse"),
-        ({"a": 1.0, "b": -math.inf}, "returned non-finite metrics: b"),
-        (0.5, "TypeError: stage 'train' returned float; return a dict of metrics"),
-        (None, "returned NoneType; return a dict of metrics"),
+    ids=[
+        "half-written",
+        "never-written",
+        "reuse-missing-run",
+        "reuse-path-as-name",
+        "reuse-path-as-run-id",
+        "publish-unknown",
+        "nan-metric",
+        "metrics-not-a-dict",
     ],
 )
-def test_a_stage_must_return_finite_metrics_in_a_dict(
-    runs_dir: Path, returned: object, error: str, monkeypatch: pytest.MonkeyPatch
+def test_a_misused_artifact_or_bad_metrics_fail_the_run_saying_why(
+    root: Path, stage: Stage, error: str
 ) -> None:
-    outcome = run_stage(monkeypatch, lambda cfg, run: returned, settings(runs_dir))
+    outcome = run_probe(root, stage)
     assert outcome.status == "failed"
     assert error in str(outcome.error)
-    assert record_of(runs_dir, outcome.run_id)["metrics"] == {}
+    folder, record = only_run(root)
+    assert (record["artifacts"], record["metrics"]) == ({}, {})
+    assert not any((folder / "artifacts").glob("*"))
 
 
-def test_sigterm_interrupts_the_stage_and_the_run_is_recorded_as_interrupted(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_runs_with_the_same_seed_draw_the_same_numbers(root: Path) -> None:
+    def draw(cfg: ProbeConfig, run: Run) -> Metrics:
+        return {"python": random.random(), "numpy": float(np.random.rand())}
+
+    def drawn(seed: int) -> Any:
+        run_id = run_probe(root, draw, seed=seed).run_id
+        return json.loads((runs_dir(root) / run_id / RECORD).read_text(encoding="utf-8"))["metrics"]
+
+    first, again, other = (drawn(seed) for seed in (7, 7, 8))
+    assert first == again
+    assert first != other
+
+
+def test_under_dvc_a_temporary_copys_runs_land_in_the_original_repository(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = signal.getsignal(signal.SIGTERM)
-
-    def train(cfg: Config, run: Run) -> Metrics:
-        os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler or `kill` sends
-        for _ in range(100):
-            time.sleep(0.05)
-        return {}  # pragma: no cover
-
-    with pytest.raises(SystemExit) as exit_info:
-        run_stage(monkeypatch, train, settings(runs_dir))
-    assert exit_info.value.code == 128 + signal.SIGTERM
-    (folder,) = runs_dir.iterdir()
-    record = record_of(runs_dir, folder.name)
-    assert record["status"] == "interrupted"
-    assert record["error"] == "Terminated: signal SIGTERM"
-    assert signal.getsignal(signal.SIGTERM) == before
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "original"))
+    outcome = run_probe(".", lambda cfg, run: {})
+    assert (tmp_path / "original" / "runs" / outcome.run_id / RECORD).is_file()
 
 
-def test_ctrl_c_is_recorded_as_interrupted_and_exits_130(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def train(cfg: Config, run: Run) -> Metrics:
-        raise KeyboardInterrupt
-
-    with pytest.raises(SystemExit) as exit_info:
-        run_stage(monkeypatch, train, settings(runs_dir))
-    assert exit_info.value.code == 130
-    (folder,) = runs_dir.iterdir()
-    assert record_of(runs_dir, folder.name)["status"] == "interrupted"
-
-
-def test_a_run_started_outside_the_main_thread_still_completes(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_run_started_outside_the_main_thread_completes(root: Path) -> None:
     outcomes: list[Outcome] = []
-    config = settings(runs_dir)
-    monkeypatch.setattr(registry, "load_stage", lambda name: lambda cfg, run: {"x": 1})
-    worker = threading.Thread(target=lambda: outcomes.append(execute(config, overrides=[])))
+    worker = threading.Thread(target=lambda: outcomes.append(run_probe(root, lambda c, r: {})))
     worker.start()
     worker.join(timeout=60)
     assert [outcome.status for outcome in outcomes] == ["completed"]
 
 
-def test_runs_with_the_same_seed_draw_the_same_numbers(
-    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import numpy as np
-
-    def train(cfg: Config, run: Run) -> Metrics:
-        return {"python": random.random(), "numpy": float(np.random.rand())}
-
-    first = run_stage(monkeypatch, train, settings(runs_dir, "seed=7")).metrics
-    second = run_stage(monkeypatch, train, settings(runs_dir, "seed=7")).metrics
-    other = run_stage(monkeypatch, train, settings(runs_dir, "seed=8")).metrics
-    assert first == second
-    assert first != other
+def make_run_dir(runs: str) -> str:
+    """Create one run folder (in a worker process)."""
+    return create_run_dir(Path(runs), STAGE)[0]
 
 
-def test_under_dvc_runs_land_in_the_repository_dvc_started_from(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    original = tmp_path / "original"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DVC_ROOT", str(original))
-    outcome = run_stage(monkeypatch, lambda cfg, run: {}, settings(Path("runs")))
-    assert (original / "runs" / outcome.run_id / "run.json").is_file()
+def test_sixteen_runs_started_at_once_get_sixteen_folders(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(max_workers=16) as pool:
+        ids = list(pool.map(make_run_dir, [str(tmp_path)] * 16))
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(set(ids))
+    assert len(ids) == 16
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-@pytest.mark.usefixtures("git_identity")
-def test_a_run_from_a_dirty_tree_saves_the_uncommitted_changes(
-    runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo = Path.cwd()
-    (repo / "train.py").write_text("lr = 0.1\n")
-    for command in (["init", "-q"], ["add", "train.py"], ["commit", "-q", "-m", "first"]):
-        subprocess.run(["git", *command], cwd=repo, check=True, capture_output=True)
-    (repo / "train.py").write_text("lr = 0.2\n")
-
-    outcome = run_stage(monkeypatch, lambda cfg, run: {}, settings(runs_dir))
-    diff = (runs_dir / outcome.run_id / "git.diff").read_text()
-    assert "+lr = 0.2" in diff
-    provenance = json.loads((runs_dir / outcome.run_id / "provenance.json").read_text())
-    assert provenance["git"]["dirty"] is True
-
-
-def test_a_write_that_fails_leaves_the_old_file_and_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "config.yaml"
-    write_text_atomic(target, "seed: 1\n")
+def test_a_write_stopped_midway_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "table.csv"
+    write_text(target, "old\n")
     with pytest.raises(UnicodeEncodeError):
-        write_text_atomic(target, "seed: \ud800\n")  # not encodable: fails mid-write
-    assert target.read_text() == "seed: 1\n"
-    assert [path.name for path in tmp_path.iterdir()] == ["config.yaml"]
+        write_text(target, "\ud800")  # cannot be encoded: fails mid-write
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert [path.name for path in target.parent.iterdir()] == ["table.csv"]
+
+
+def test_jobs_writing_one_output_at_once_leave_one_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "model.bin"
+    contents = [bytes([job]) * 200_000 for job in range(8)]
+
+    def write(content: bytes) -> None:
+        for _ in range(5):
+            with replacing(target) as partial:
+                partial.write_bytes(content)
+
+    threads = [threading.Thread(target=write, args=(content,)) for content in contents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert target.read_bytes() in contents
+    assert [path.name for path in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_a_bad_log_level_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"runtime\.log_level 'LOUD'"):
+        configure_logging(None, "LOUD")

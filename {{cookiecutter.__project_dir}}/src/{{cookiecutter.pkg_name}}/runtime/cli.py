@@ -59,7 +59,9 @@ def print_help(root: Path, overrides: list[str]) -> int:
     from omegaconf import OmegaConf
 
     lines = [USAGE, "Stages (in pipeline order, from dvc.yaml):"]
-    lines += [f"  {name:<12}{pipeline.summary(name)}" for name in pipeline.stage_names(root)]
+    names = pipeline.stage_names(root)
+    width = max(map(len, names), default=0) + 2
+    lines += [f"  {name.ljust(width)}{pipeline.summary(name)}" for name in names]
     # Hydra's launcher plugins bring their own options; conf/hydra/launcher/ adds slurm.
     groups = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
     for option in sorted((root / "conf").glob("*/**/*.yaml")):
@@ -121,8 +123,10 @@ def stage_with_hydra(root: Path) -> int:
     from .sweeps import report_all, report_failures, sweep_name
 
     outcomes: list[Outcome] = []
+    started: list[bool] = []
 
     def task(cfg: DictConfig) -> None:
+        started.append(True)
         try:
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
         except UsageError as error:
@@ -135,7 +139,17 @@ def stage_with_hydra(root: Path) -> int:
         outcome = execute(settings, function, section, config, overrides, sweep)
         outcomes.extend([] if multirun else [outcome])
 
-    hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)()
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
+    app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
+    try:
+        app(task)()
+    except (HydraException, OmegaConfBaseException) as error:
+        if outcomes or started:  # raised from a run: debug mode wants the whole traceback
+            raise
+        raise UsageError(f"{str(error).splitlines()[0]}; see --help") from error
     return max(report_failures(outcomes), report_all())
 
 

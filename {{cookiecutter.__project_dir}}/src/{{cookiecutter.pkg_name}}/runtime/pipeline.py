@@ -117,14 +117,18 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def read_params(root: Path) -> DictConfig:
     """params.yaml as DVC tracked it; refused in one line when missing or broken."""
+    import yaml
+
+    loaded: object
     try:
         loaded = OmegaConf.load(root / "params.yaml")
-        assert isinstance(loaded, DictConfig)
-    except (OSError, ValueError, AssertionError) as error:
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        loaded = error
+    if not isinstance(loaded, DictConfig):
         raise UsageError(
-            f"params.yaml is missing or broken ({type(error).__name__}); rebuild it from conf/ "
+            f"params.yaml is missing or broken ({type(loaded).__name__}); rebuild it from conf/ "
             "with `make params` (`make repro` does it first)"
-        ) from error
+        )
     return loaded
 
 
@@ -149,7 +153,7 @@ def refresh(root: Path) -> list[str]:
         return []  # `dvc exp run` composed params.yaml itself, with its -S overrides
     if changes := stale(root):
         write_text(root / "params.yaml", render(compose(root)))
-    references = set(REFERENCE.findall((root / "dvc.yaml").read_text(encoding="utf-8")))
+    references = set(REFERENCE.findall(str(dvc_stages(root))))
     late = [change.split(":")[0] for change in changes if change.split(":")[0] in references]
     if late and os.environ.get("DVC_STAGE"):
         raise UsageError(

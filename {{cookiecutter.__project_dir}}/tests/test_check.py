@@ -1,0 +1,147 @@
+"""`check` and `params`: dvc.yaml, stages/, conf/ and params.yaml kept in step, drift named.
+
+Each test edits a copy of conf/, dvc.yaml and params.yaml under tmp_path (the
+`project` fixture); the stages' code is the package's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PACKAGE, Main, read_yaml, seed_of, set_conf, stage_names, write_yaml
+
+from {{ cookiecutter.pkg_name }}.runtime import pipeline
+from {{ cookiecutter.pkg_name }}.runtime.records import UsageError
+
+Edit = Callable[[dict[str, Any], str], None]
+
+
+def drop_dep(dep: str) -> Edit:
+    """An edit of dvc.yaml that removes `dep` from a stage's deps."""
+
+    def edit(stages: dict[str, Any], name: str) -> None:
+        stages[name]["deps"].remove(dep.format(name=name))
+
+    return edit
+
+
+def set_key(key: str, value: Any) -> Edit:
+    """An edit of dvc.yaml that sets one key of a stage."""
+
+    def edit(stages: dict[str, Any], name: str) -> None:
+        stages[name][key] = value.format(name=name) if isinstance(value, str) else value
+
+    return edit
+
+
+def add_stage_without_module(stages: dict[str, Any], name: str) -> None:
+    stages["stage_without_module"] = {**stages[name], "cmd": f"python -m {PACKAGE} stage=x"}
+
+
+DVC_YAML_DRIFT: dict[str, tuple[Edit, str]] = {
+    "module-not-in-dvc-yaml": (lambda stages, name: stages.pop(name), "is not in dvc.yaml"),
+    "stage-without-module": (add_stage_without_module, "stage_without_module"),
+    "wrong-cmd": (set_key("cmd", "python -m " + PACKAGE + " stage={name} seed=1"), "must run"),
+    "missing-code-dep": (drop_dep("src/" + PACKAGE + "/stages/{name}.py"), "in its deps"),
+    "missing-params-order-dep": (drop_dep(pipeline.ORDER_FILE), pipeline.ORDER_FILE),
+    "missing-own-params": (set_key("params", []), "must track its own section"),
+    "no-params-stage": (lambda stages, name: stages.pop(pipeline.PARAMS_STAGE), "no 'params'"),
+}
+
+
+def check_errors(main: Main) -> list[str]:
+    """Run `check`; the error lines it printed (it exits 2 when there are some)."""
+    code, _, err = main("check")
+    errors = err.splitlines()
+    assert code == (2 if errors else 0)
+    assert all(line.startswith("error: ") for line in errors), err
+    return errors
+
+
+def test_check_passes_on_the_project_once_params_yaml_is_fresh(project: Path, main: Main) -> None:
+    code, out, err = main("check")
+    assert (code, err) == (0, "")
+    assert all(name in out for name in stage_names())
+
+
+@pytest.mark.parametrize("drift", DVC_YAML_DRIFT)
+def test_check_names_each_way_dvc_yaml_drifted_from_the_stages(
+    project: Path, main: Main, drift: str
+) -> None:
+    edit, named = DVC_YAML_DRIFT[drift]
+    content = read_yaml(project / "dvc.yaml")
+    edit(content["stages"], stage_names()[-1])
+    write_yaml(project / "dvc.yaml", content)
+    errors = check_errors(main)
+    assert any(named in line for line in errors), errors
+
+
+def test_check_names_a_stage_without_its_config_section(project: Path, main: Main) -> None:
+    last = stage_names()[-1]
+    config = read_yaml(project / "conf" / "config.yaml")
+    del config[last]
+    write_yaml(project / "conf" / "config.yaml", config)
+    assert any(f"no section '{last}:'" in line for line in check_errors(main))
+
+
+def test_check_finds_params_yaml_stale_after_conf_changed(project: Path, main: Main) -> None:
+    set_conf(project, "seed", seed_of(project) + 1)
+    errors = check_errors(main)
+    assert errors
+    assert all("params.yaml is stale" in line and "make params" in line for line in errors)
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt"])
+def test_params_rebuilds_a_deleted_or_corrupt_params_yaml(
+    project: Path, main: Main, damage: str
+) -> None:
+    params = project / "params.yaml"
+    fresh = params.read_text(encoding="utf-8")
+    if damage == "delete":
+        params.unlink()
+    else:
+        params.write_text("seed: [unclosed\n", encoding="utf-8")
+    code, out, err = main("params")
+    assert code == 0, err
+    assert out.startswith("params.yaml: ")
+    assert params.read_text(encoding="utf-8") == fresh
+
+
+def test_params_names_each_changed_value_and_then_finds_none(project: Path, main: Main) -> None:
+    seed = seed_of(project)
+    set_conf(project, "seed", seed + 1)
+    code, out, err = main("params")
+    assert code == 0, err
+    assert f"params.yaml: seed: {seed} -> {seed + 1}" in out.splitlines()
+    assert read_yaml(project / "params.yaml")["seed"] == seed + 1
+    assert pipeline.stale(project) == []
+    code, out, _ = main("params")
+    assert (code, out.splitlines()[0]) == (0, "params.yaml is up to date with conf/ (0 changed)")
+
+
+def test_params_inside_dvc_exp_run_keeps_the_experiments_params_yaml(
+    project: Path, main: Main, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = read_yaml(project / "params.yaml")
+    params["seed"] += 1  # as `dvc exp run -S seed=...` writes it
+    write_yaml(project / "params.yaml", params)
+    written = (project / "params.yaml").read_bytes()
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
+    code, _, err = main("params")
+    assert code == 0, err
+    assert (project / "params.yaml").read_bytes() == written
+
+
+def test_params_under_dvc_repro_refuses_a_changed_path_that_dvc_already_read(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = sorted(pipeline.REFERENCE.findall(str(pipeline.dvc_stages(project))))[0]
+    set_conf(project, key, "somewhere/else")
+    monkeypatch.setenv("DVC_STAGE", pipeline.PARAMS_STAGE)
+    with pytest.raises(UsageError, match=rf"conf/ changed .*{key}.*run `dvc repro` again") as error:
+        pipeline.refresh(project)
+    assert "\n" not in str(error.value)
+    assert pipeline.stale(project) == []  # refreshed all the same, for the next `dvc repro`
