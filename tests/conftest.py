@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cookiecutter.main import cookiecutter
@@ -121,3 +123,117 @@ def project_command(project: Path, *command: str, **env: str) -> subprocess.Comp
         timeout=600,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Any]:
+    """moto's S3 server (s3server.S3Server) on a free loopback port, with its BUCKET made."""
+    from s3server import BUCKET, REGION, S3Server  # moto loads only for the tests using it
+
+    s3 = S3Server()
+    s3.start()
+    s3.client().create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    yield s3
+    s3.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# End-to-end helpers: installed copies of bakes, and running their stages, DVC and make
+# as a user does (test_e2e, test_dvc, test_records, test_tracking, test_launchers,
+# test_make_it_yours). One helper per job.
+
+# DVC's experiments and the tests' commits make git commits; a fresh machine has no identity.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_cache() -> Iterator[None]:
+    """Let baked projects cache their bytecode: every later stage run starts seconds sooner."""
+    previous = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    yield
+    if previous is not None:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = previous
+
+
+def commit(project: Path, message: str) -> None:
+    """Commit everything, as a user would after a change (the hooks have their own tests)."""
+    require_ok(run(["git", "add", "-A"], cwd=project, env=GIT_IDENTITY))
+    require_ok(
+        run(["git", "commit", "-q", "--no-verify", "-m", message], cwd=project, env=GIT_IDENTITY)
+    )
+
+
+def install(bakery: Bakery, folder: Path, options: Options | None = None) -> Path:
+    """A copy of the bake of `options` in `folder`, after `make setup`, all of it committed.
+
+    The copy keeps the session's bake as baked for the tests that read it.
+    """
+    project = folder / bakery(options).name
+    shutil.copytree(bakery(options), project, symlinks=True)
+    require_ok(make(project, "setup"))
+    commit(project, "Start the project")
+    return project
+
+
+@pytest.fixture(scope="session")
+def prepared(bakery: Bakery, uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An installed default project with its data prepared and featurized, shared by the
+    tests that only add runs to it (records, tracking, launchers)."""
+    project = install(bakery, tmp_path_factory.mktemp("prepared"))
+    for stage in ("prepare", "featurize"):
+        require_ok(stage_run(project, f"stage={stage}", "logger=none"))
+    return project
+
+
+def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <package> ARGS` in an installed project, as a user runs a stage.
+
+    W&B decides its mode as on a machine without a login: offline, where the config's
+    logger is wandb (pass logger=none to leave it out).
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "AWS_"))}
+    command = [str(project / ".venv/bin/python"), "-m", project.name, *args]
+    return run(command, cwd=project, env={**clean, "NETRC": str(project / "no-netrc"), **env})
+
+
+def uv_run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`uv run --frozen COMMAND` in a project (DVC, as the README says), W&B off."""
+    uv = os.environ.get("UV") or "uv"
+    return project_command(project, uv, "run", "--frozen", *command, **GIT_IDENTITY, **env)
+
+
+def make(project: Path, *targets: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make TARGETS` in a project with the session's uv, W&B off."""
+    uv = os.environ.get("UV") or "uv"
+    return project_command(project, "make", *targets, f"UV={uv}", **GIT_IDENTITY, **env)
+
+
+def dvc_ran(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The stages DVC reproduced, in order: run, or restored from its run cache."""
+    pattern = r"(?:Running stage '([\w-]+)'|Stage '([\w-]+)' is cached)"
+    return ["".join(match) for match in re.findall(pattern, result.stdout + result.stderr)]
+
+
+def run_dirs(project: Path, stage: str = "") -> list[Path]:
+    """The run folders of a stage (of every stage when empty), oldest first."""
+    return sorted(
+        (path.parent for path in (project / "runs").glob(f"{stage}*/run.json")),
+        key=lambda folder: folder.stat().st_mtime,
+    )
+
+
+def newest(project: Path, stage: str) -> Path:
+    """The folder of the most recent run of a stage."""
+    return run_dirs(project, f"{stage}_")[-1]
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """A run's record, run.json."""
+    return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]

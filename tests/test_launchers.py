@@ -8,35 +8,29 @@ run, all in one group, and the command must summarise the sweep from the records
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Bakery, require_ok
+from conftest import read_record, require_ok, stage_run
 from reliability import Recorder
-from wandb_files import of_type, offline_run, prepared_project, wandb_records
+from wandb_files import of_type, wandb_records
 
 pytestmark = pytest.mark.e2e
-PKG = "sweep_check"
+# What every run folder keeps, whatever ran it.
+RECORD_FILES = ("run.json", "config.yaml", "provenance.json", "run.log")
 
 
 @pytest.fixture(scope="module")
-def project(bakery: Bakery, uv: str) -> Path:
-    """A baked, installed project with its data prepared and featurized (no tracker)."""
-    return prepared_project(bakery, uv, "Sweep Check", PKG)
-
-
-def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m sweep_check ARGS`, W&B offline for want of a login."""
-    return offline_run(project, PKG, *args, **env)
+def project(prepared: Path) -> Path:
+    """The shared installed project, its data prepared and featurized."""
+    return prepared
 
 
 def new_runs(project: Path, before: set[Path]) -> list[tuple[Path, dict[str, Any]]]:
     """The train runs made since `before`, with their records."""
     folders = sorted(set((project / "runs").glob("train_*")) - before)
-    return [(path, json.loads((path / "run.json").read_text("utf-8"))) for path in folders]
+    return [(path, read_record(path)) for path in folders]
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
@@ -84,8 +78,7 @@ def test_a_failed_job_of_a_parallel_sweep_is_named_after_the_others_complete(
     assert "2 of 3 runs completed" in result.stdout
     assert "error: 1 of 3 runs failed:" in result.stderr
     assert "train.batch_size=0" in result.stderr
-    expected = ("run.json", "config.yaml", "overrides.json", "provenance.json", "run.log")
-    lost = sum(not (path / name).is_file() for path, _ in runs for name in expected)
+    lost = sum(not (path / name).is_file() for path, _ in runs for name in RECORD_FILES)
     reliability.record(
         "Sweeps",
         "a 3-job sweep in joblib worker processes whose first job crashes",

@@ -6,32 +6,19 @@ tests read the transaction log with `wandb leet inspect --json`, as a user could
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Bakery, require_ok, run
-from wandb_files import of_type, offline_run, prepared_project, wandb_records
+from conftest import make, newest, read_record, require_ok, run, stage_run
+from wandb_files import of_type, wandb_records
 
 pytestmark = pytest.mark.e2e
-PKG = "track_check"
 
 
 @pytest.fixture(scope="module")
-def project(bakery: Bakery, uv: str) -> Path:
-    """A baked, installed project with its data prepared and featurized (no tracker)."""
-    return prepared_project(bakery, uv, "Track Check", PKG)
-
-
-def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m track_check ARGS`, W&B offline for want of a login."""
-    return offline_run(project, PKG, *args, **env)
-
-
-def newest(project: Path, stage: str) -> Path:
-    """The folder of the most recent run of a stage."""
-    return max((project / "runs").glob(f"{stage}_*"), key=lambda p: p.stat().st_mtime)
+def project(prepared: Path) -> Path:
+    """The shared installed project, its data prepared and featurized."""
+    return prepared
 
 
 def test_a_run_logs_config_curves_summary_and_artifacts_offline(project: Path) -> None:
@@ -52,7 +39,7 @@ def test_a_run_logs_config_curves_summary_and_artifacts_offline(project: Path) -
     assert {"val_rmse", "train_rmse", "epochs"} <= set(summary)
     assert [a["name"] for a in of_type(records, "artifact")] == [f"{run_dir.name}-model"]
     assert of_type(records, "exit")[0].get("exit_code", 0) == 0
-    tracker = json.loads((run_dir / "run.json").read_text())["tracker"]
+    tracker = read_record(run_dir)["tracker"]
     assert tracker["tracker"] == "wandb"
     assert Path(project / tracker["wandb_dir"]).is_dir()
 
@@ -62,18 +49,6 @@ def test_a_failing_stage_finishes_its_wandb_run_with_an_error_code(project: Path
     assert result.returncode == 1
     (exit_record,) = of_type(wandb_records(project, newest(project, "train")), "exit")
     assert exit_record["exit_code"] != 0
-
-
-def test_a_sweep_of_three_jobs_gives_three_runs_in_one_group(project: Path) -> None:
-    before = set((project / "runs").glob("train_*"))
-    require_ok(stage_run(project, "--multirun", "stage=train", "train.epochs=2,3,4"))
-    new = sorted(set((project / "runs").glob("train_*")) - before)
-    assert len(new) == 3
-    starts = [of_type(wandb_records(project, folder), "run")[0] for folder in new]
-    groups = {start["run_group"] for start in starts}
-    assert len(groups) == 1
-    assert groups.pop().startswith("sweep-")
-    assert len({start["run_id"] for start in starts}) == 3
 
 
 def test_an_unreachable_server_falls_back_to_offline_without_hanging(project: Path) -> None:
@@ -94,7 +69,7 @@ def test_an_unreachable_server_falls_back_to_offline_without_hanging(project: Pa
 def test_wandb_is_not_imported_without_the_wandb_logger(project: Path) -> None:
     code = (
         "import sys, runpy; sys.argv = ['x', 'stage=prepare', 'logger=none'];"
-        "\ntry:\n    runpy.run_module('track_check', run_name='__main__')"
+        f"\ntry:\n    runpy.run_module('{project.name}', run_name='__main__')"
         "\nexcept SystemExit:\n    pass\nprint('wandb' in sys.modules)"
     )
     result = require_ok(run([str(project / ".venv/bin/python"), "-c", code], cwd=project))
@@ -102,9 +77,8 @@ def test_wandb_is_not_imported_without_the_wandb_logger(project: Path) -> None:
 
 
 def test_make_wandb_sync_says_when_there_is_nothing_to_upload(
-    project: Path, uv: str, tmp_path: Path
+    project: Path, tmp_path: Path
 ) -> None:
-    # Uploading needs the W&B servers, which tests never contact.
-    makefile = str(project / "Makefile")
-    result = require_ok(run(["make", "-f", makefile, "wandb-sync", f"UV={uv}"], cwd=tmp_path))
+    # Uploading needs the W&B servers, which tests never contact: a folder without runs.
+    result = require_ok(make(tmp_path, "-f", str(project / "Makefile"), "wandb-sync"))
     assert "no offline W&B runs in runs/" in result.stdout
