@@ -141,7 +141,7 @@ def server() -> Iterator[Any]:
 
 # ---------------------------------------------------------------------------------------
 # End-to-end helpers: installed copies of bakes, and running their stages, DVC and make
-# as a user does (test_e2e, test_dvc, test_records, test_tracking, test_launchers,
+# as a user does (test_dvc, test_records, test_tracking, test_launchers,
 # test_make_it_yours). One helper per job.
 
 # DVC's experiments and the tests' commits make git commits; a fresh machine has no identity.
@@ -206,13 +206,13 @@ def stage_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProc
 def uv_run(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`uv run --frozen COMMAND` in a project (DVC, as the README says), W&B off."""
     uv = os.environ.get("UV") or "uv"
-    return project_command(project, uv, "run", "--frozen", *command, **GIT_IDENTITY, **env)
+    return project_command(project, uv, "run", "--frozen", *command, **{**GIT_IDENTITY, **env})
 
 
 def make(project: Path, *targets: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`make TARGETS` in a project with the session's uv, W&B off."""
     uv = os.environ.get("UV") or "uv"
-    return project_command(project, "make", *targets, f"UV={uv}", **GIT_IDENTITY, **env)
+    return project_command(project, "make", *targets, f"UV={uv}", **{**GIT_IDENTITY, **env})
 
 
 def dvc_ran(result: subprocess.CompletedProcess[str]) -> list[str]:

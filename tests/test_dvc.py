@@ -1,21 +1,34 @@
-"""End-to-end tier: the stages as a DVC pipeline, in a baked and installed project.
+"""End-to-end tier: `make demo`, then the stages as a DVC pipeline in the demo project.
 
-One project is installed for the module; the tests run in file order on one worker
-(`--dist loadfile`) because each builds on the pipeline state the previous one left.
-What a user's edits do to the pipeline (new data, a conf/ edit, a new stage) is in
-test_make_it_yours.py.
+`make demo` bakes the default project, installs it and runs its pipeline (`make repro`),
+with W&B logging to offline files: real wandb, no network, no account. The tests run
+in file order on one worker (`--dist loadfile`), each building on the state the previous
+one left. What a user's edits do to the pipeline (new data, a conf/ edit, a new stage)
+and the project's own tests are in test_make_it_yours.py.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Bakery, commit, dvc_ran, install, make, read_record, require_ok, run, uv_run
+from conftest import (
+    DEFAULT_PKG,
+    ROOT,
+    commit,
+    dvc_ran,
+    make,
+    read_record,
+    require_ok,
+    run,
+    run_dirs,
+    uv_run,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,13 +57,57 @@ def curve_rows(project: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def project(bakery: Bakery, uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An installed default project whose pipeline `make repro` has run once, committed."""
-    installed = install(bakery, tmp_path_factory.mktemp("dvc"))
-    result = require_ok(make(installed, "repro"))
-    assert dvc_ran(result) == ["params", *stages(installed)]
-    commit(installed, "Run the pipeline")
-    return installed
+def demo(uv: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """`make demo` from the template's root, into a temporary folder: what it printed, and
+    the demo project, committed (DVC's experiments need a commit)."""
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    command = ["make", "demo", f"DEMO_DIR={folder}", f"UV={uv}"]
+    result = require_ok(run(command, cwd=ROOT, env={"WANDB_MODE": "offline"}))
+    commit(folder / DEFAULT_PKG, "Run the pipeline")
+    return result.stdout, folder / DEFAULT_PKG
+
+
+@pytest.fixture(scope="module")
+def project(demo: tuple[str, Path]) -> Path:
+    """The demo project."""
+    return demo[1]
+
+
+def test_make_demo_prints_finite_metrics_better_than_guessing_the_mean(
+    demo: tuple[str, Path],
+) -> None:
+    printed = demo[0][demo[0].index("metrics.json ==") :]
+    metrics, _ = json.JSONDecoder().raw_decode(printed[printed.index("{") :])
+    assert metrics
+    assert all(math.isfinite(value) for value in metrics.values())
+    # The example learns something: better than predicting the mean (r2 = 0).
+    assert metrics["r2"] > 0.2
+
+
+def test_the_demo_has_its_environment_and_git_hook(project: Path) -> None:
+    assert (project / ".venv" / "bin" / "python").exists()
+    assert (project / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_every_stage_ran_under_dvc_leaving_a_record_and_an_offline_wandb_run(
+    project: Path,
+) -> None:
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+    assert list(lock["stages"]) == ["params", *stages(project)]
+    for stage in stages(project):
+        (folder,) = run_dirs(project, f"{stage}_")
+        record = read_record(folder)
+        assert (record["status"], record["overrides"]) == ("completed", ["(params.yaml)"])
+        assert list(folder.glob("wandb/offline-run-*/run-*.wandb")), f"{stage}: no W&B run"
+    # The records are kept out of git and out of DVC's outputs.
+    assert run(["git", "check-ignore", "runs"], cwd=project).stdout.strip() == "runs"
+
+
+def test_help_works_from_outside_the_project(project: Path, tmp_path: Path) -> None:
+    python = str(project / ".venv/bin/python")
+    result = require_ok(run([python, "-m", project.name, "--help"], cwd=tmp_path))
+    for stage in stages(project):
+        assert stage in result.stdout
 
 
 def test_a_second_repro_with_nothing_changed_runs_nothing(project: Path) -> None:
@@ -123,11 +180,3 @@ def test_metrics_and_plots_commands_work(project: Path) -> None:
     assert declared
     for reference in declared:
         assert output(project, reference.removeprefix("${").removesuffix("}")).name in plots
-
-
-def test_stage_runs_under_dvc_leave_records_outside_the_outputs(project: Path) -> None:
-    records = [read_record(path.parent) for path in (project / "runs").glob("*/run.json")]
-    assert ["(params.yaml)"] in [record["overrides"] for record in records]
-    assert all(record["status"] == "completed" for record in records)
-    ignored = run(["git", "check-ignore", "runs"], cwd=project)
-    assert ignored.stdout.strip() == "runs"

@@ -76,7 +76,7 @@ def test_a_completed_run_records_everything(project: Path) -> None:
     assert len((folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 3
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
     head = require_ok(run(["git", "rev-parse", "HEAD"], cwd=project)).stdout.strip()
-    assert provenance["git"]["commit"] == head
+    assert provenance["git_commit"] == head
 
 
 def test_sixteen_runs_started_at_once_get_sixteen_records(
@@ -104,9 +104,9 @@ def test_sixteen_runs_started_at_once_get_sixteen_records(
 BAD_OVERRIDES = [
     (["stage=nope"], "error: unknown stage 'nope'"),
     (["stage=train", "train.epochs=abc"], "error: config key 'train.epochs': Value 'abc'"),
-    (["stage=train", "seed=1.5"], "error: config key 'seed': Value '1.5'"),
+    (["stage=train", "seed=1.5"], "seed': Value '1.5'"),
     (["stage=train", "model=nope"], "Could not find 'model/nope'"),
-    (["stage=train", "train.epochz=3"], "Key 'epochz' is not in struct"),
+    (["stage=train", "train.epochz=3"], "error: Could not override 'train.epochz'"),
     (["train.epochs=3"], "error: no stage given; add stage=NAME"),
 ]
 
@@ -119,9 +119,9 @@ def test_a_bad_override_is_refused_before_any_run_starts(
 ) -> None:
     before = set((project / "runs").iterdir())
     result = stage_run(project, *overrides, QUIET)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+    assert message in line
     left = len(set((project / "runs").iterdir()) - before)
     reliability.record(
         "Bad overrides",
