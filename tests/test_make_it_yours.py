@@ -222,6 +222,6 @@ def test_load_from_under_dvc_is_refused_in_one_line(project: Path) -> None:
 
 
 def test_the_projects_own_tests_pass_after_the_researchers_edits(project: Path) -> None:
-    require_ok(stage_run(project, "remote", "use-b2", "somebucket"))
+    require_ok(make(project, "use-b2", BUCKET="somebucket"))
     result = require_ok(make(project, "test"))
     assert " passed" in result.stdout

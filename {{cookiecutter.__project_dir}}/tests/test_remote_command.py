@@ -1,9 +1,9 @@
-"""`remote`: switching to B2, storing its key, checking it before any data moves.
+"""`remote`: storing the B2 key, checking the remote before any data moves.
 
 Each test works on its own `.dvc/` folder, so the project's own remote (local, or B2
 after `make use-b2`) changes nothing. Nothing leaves the machine: the only server
-contacted is a closed port on 127.0.0.1. Push and pull against S3 itself are tested
-by the template, against a real S3 server.
+contacted is a closed port on 127.0.0.1. `make use-b2`, and push and pull against S3
+itself, are tested by the template, against a real S3 server.
 """
 
 from __future__ import annotations
@@ -64,48 +64,11 @@ def config_text(root: Path) -> str:
     return (root / ".dvc" / "config").read_text(encoding="utf-8")
 
 
-def test_use_b2_makes_b2_the_default_remote_and_keeps_the_others(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = remote(project, capsys, "use-b2", BUCKET, "--region", "eu-central-003")
-    assert code == 0
-    assert f"default remote is now 'b2': s3://{BUCKET}/project" in out
-    config = config_text(project)
-    assert "remote = b2" in config
-    assert f"url = s3://{BUCKET}/project" in config
-    assert "endpointurl = https://s3.eu-central-003.backblazeb2.com" in config
-    assert "configpath = aws_config" in config
-    assert "url = ../.dvc-storage" in config
-
-
-def test_b2_endpoint_url_replaces_the_endpoint(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("B2_ENDPOINT_URL", "http://127.0.0.1:9000/")
-    assert remote(project, capsys, "use-b2", BUCKET, "--prefix", "/")[0] == 0
-    assert f"url = s3://{BUCKET}\n" in config_text(project)
-    assert "endpointurl = http://127.0.0.1:9000\n" in config_text(project)
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["Lab_Data"], "'Lab_Data' is not a B2 bucket name"),
-        (["b2-reserved"], "'b2-reserved' is not a B2 bucket name"),
-        (["lab--data"], "'lab--data' is not a B2 bucket name"),
-        ([BUCKET, "--region", "us-west"], "'us-west' is not a B2 region such as 'us-west-004'"),
-        ([], "the following arguments are required: bucket"),
-    ],
-)
-def test_use_b2_refuses_bad_names_in_one_line_and_changes_nothing(
-    project: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    before = config_text(project)
-    code, _, err = remote(project, capsys, "use-b2", *argv)
-    assert code == 2
-    assert err.startswith(f"error: {message}")
-    assert len(err.splitlines()) == 1
-    assert config_text(project) == before
+def add_b2(root: Path, endpoint: str) -> None:
+    """Make a `b2` remote the default, as `make use-b2` writes it."""
+    config = config_text(root).replace("remote = local", "remote = b2")
+    config += f"['remote \"b2\"']\n    url = s3://{BUCKET}/project\n    endpointurl = {endpoint}\n"
+    (root / ".dvc" / "config").write_text(config, encoding="utf-8")
 
 
 def test_login_stores_the_key_for_the_owner_only(
@@ -116,7 +79,7 @@ def test_login_stores_the_key_for_the_owner_only(
     code, _, err = remote(project, capsys, "login")
     assert code == 1
     assert "there is no remote 'b2' yet; run `make use-b2 BUCKET=<bucket>`" in err
-    assert remote(project, capsys, "use-b2", BUCKET)[0] == 0
+    add_b2(project, "https://s3.us-west-004.backblazeb2.com")
     code, out, _ = remote(project, capsys, "login")
     assert code == 0
     assert "key stored for remote 'b2' in .dvc/config.local (mode 0600)" in out
@@ -130,6 +93,7 @@ def test_login_without_keys_or_a_terminal_says_what_to_set(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    add_b2(project, "https://s3.us-west-004.backblazeb2.com")
     code, _, err = remote(project, capsys, "login")
     assert code == 2
     assert "set B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY, or run this in a terminal" in err
@@ -144,6 +108,10 @@ def test_check_names_a_local_remote_and_refuses_an_unknown_one(
     code, _, err = remote(project, capsys, "check", "--remote", "nas")
     assert code == 1
     assert "error: no DVC remote 'nas'" in err
+    code, _, err = remote(project, capsys, "use-b2", BUCKET)
+    assert code == 2
+    assert err.startswith("error: argument command: invalid choice: 'use-b2'")
+    assert len(err.splitlines()) == 1
 
 
 def test_check_and_runs_push_stop_without_a_key_or_an_endpoint(
@@ -153,7 +121,7 @@ def test_check_and_runs_push_stop_without_a_key_or_an_endpoint(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("B2_ENDPOINT_URL", closed_port)
-    assert remote(project, capsys, "use-b2", BUCKET)[0] == 0
+    add_b2(project, closed_port)
     runs = (
         project / "runs" / f"alpha_{datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)}_abcdef"
     )

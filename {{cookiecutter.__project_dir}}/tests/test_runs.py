@@ -6,7 +6,6 @@ stages, conf/ values or remote; push and pull go to a local-folder DVC remote.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from {{ cookiecutter.pkg_name }}.runtime import provenance
 from {{ cookiecutter.pkg_name }}.runtime.records import TIMESTAMP_FORMAT
 from {{ cookiecutter.pkg_name }}.runtime.runs import find_runs, main
 
@@ -133,7 +133,7 @@ def test_ls_prints_a_table_and_counts_what_it_kept(
     assert [line.split()[0] for line in lines[1:-1]] == [ids["recent"]]
     assert lines[-1] == "1 of 6 runs in runs/"
     assert main(root, ["ls", "nosuchstage"]) == 0
-    assert capsys.readouterr().out == "no runs match (6 runs in runs/)\n"
+    assert capsys.readouterr().out == "no runs match: 6 runs in runs/\n"
 
 
 @pytest.mark.parametrize(
@@ -141,13 +141,13 @@ def test_ls_prints_a_table_and_counts_what_it_kept(
     [
         (["ls", "--last", "3x"], "--last '3x' is not a duration; use e.g. 30m, 3h, 2d"),
         (["ls", "--last", "99999999w"], "is not a duration"),
-        (["ls", "--failed", "--completed"], "cannot be combined"),
+        (["ls", "--failed", "--completed"], "not allowed with argument --failed"),
         (["ls", "../elsewhere"], "must be a plain name"),
         (["rm", "a/b", "--force"], "must be a plain name"),
         (["show"], "show needs a run id, the start of one, or --newest"),
         (["show", "beta"], "'beta' starts 3 run ids; give more, or add --newest"),
         (["show", "nosuch", "--newest"], "no run starting with 'nosuch'"),
-        (["rm", "--dry-run"], "rm needs a filter"),
+        (["rm", "--force"], "rm needs a filter"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
@@ -163,31 +163,28 @@ def test_bad_input_is_one_error_line_and_exit_status_2(
     assert left(root) == before
 
 
-def test_show_prints_the_record_metrics_config_changes_and_provenance(
+def test_show_prints_the_record_metrics_overrides_and_provenance(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from omegaconf import OmegaConf
-
-    from {{ cookiecutter.pkg_name }}.runtime.pipeline import compose
-
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    overrides = ["stage=alpha", "model=ridge", "alpha.epochs=3"]
     run_id = make_run(tmp_path / "runs", "alpha", timedelta(0), metrics={"score": 0.75})
-    config = OmegaConf.to_container(compose(tmp_path, []), resolve=True)
-    assert isinstance(config, dict)
-    config["an_added_key"] = 12
-    (tmp_path / "runs" / run_id / "config.yaml").write_text(OmegaConf.to_yaml(config))
-    provenance = {"git": {"commit": "0123456789abcdef", "dirty": True}, "seed": 7}
-    (tmp_path / "runs" / run_id / "provenance.json").write_text(json.dumps(provenance))
+    record = json.loads((tmp_path / "runs" / run_id / "run.json").read_text(encoding="utf-8"))
+    (tmp_path / "runs" / run_id / "run.json").write_text(
+        json.dumps({**record, "overrides": overrides})
+    )
+    provenance.record(ROOT, tmp_path / "runs" / run_id, ["python", *overrides], 7)
+    facts = json.loads((tmp_path / "runs" / run_id / "provenance.json").read_text())
 
     assert main(tmp_path, ["show", run_id[:-2]]) == 0  # a unique start of the id is enough
     out = capsys.readouterr().out
-    assert f"run       {run_id}\n" in out
-    assert "status    completed\n" in out
+    assert out.splitlines()[1].split()[:3] == [run_id, "alpha", "completed"]  # as `ls` shows it
     assert "score  0.75" in out
-    changes = out.split("config, changes from the defaults in conf/")[1].split("provenance")[0]
-    assert "an_added_key" in changes
-    assert "0123456789ab, uncommitted changes" in out
-    assert "seed     7" in out
+    changed = out.split("changed from conf/ on the command line")[1].split("provenance")[0]
+    assert changed.split() == overrides[1:]  # the stage is named above
+    shown = out.split("\nprovenance")[1]
+    for key in ("git_commit", "python", "host", "uv_lock_sha256", "seed"):
+        assert facts[key] is None or (f"{key}" in shown and str(facts[key]) in shown)
+    assert " ".join(["python", *overrides]) in shown
 
 
 def test_show_newest_and_a_folder_without_records(
@@ -195,31 +192,21 @@ def test_show_newest_and_a_folder_without_records(
 ) -> None:
     ids = ids_of(root)
     assert main(root, ["show", "beta", "--newest"]) == 0
-    assert f"run       {ids['died']}\n" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[1].split()[0] == ids["died"]
     assert main(root, ["show", ids["no_record"]]) == 0
     out = capsys.readouterr().out
-    assert "status    unknown" in out
+    assert out.splitlines()[1].split()[:3] == [ids["no_record"], "gamma", "unknown"]
     assert "provenance: not recorded" in out
 
 
-def test_rm_lists_asks_and_deletes_only_the_matching_stopped_runs(
-    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_rm_lists_and_deletes_only_the_matching_stopped_runs_with_force(
+    root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids, before = ids_of(root), left(root)
-    assert main(root, ["rm", "beta", "--dry-run"]) == 0
-    assert "dry run: 3 runs would be deleted" in capsys.readouterr().out
-    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
-    assert main(root, ["rm", "beta"]) == 2
-    assert "add --force" in capsys.readouterr().err
-    assert left(root) == before
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
-    assert main(root, ["rm", "beta"]) == 0
-    assert left(root) == before
+    for argv in (["rm", "beta"], ["rm", "beta", "--dry-run", "--force"]):
+        assert main(root, argv) == 0
+        assert "3 runs would be deleted: add --force" in capsys.readouterr().out
+        assert left(root) == before
     assert main(root, ["rm", "beta", "--failed", "--force"]) == 0
     assert left(root) == before - {ids["failed"]}
     assert main(root, ["rm", "--all", "--force"]) == 0

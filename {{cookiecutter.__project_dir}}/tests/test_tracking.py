@@ -146,14 +146,10 @@ def test_the_null_tracker_keeps_nothing_and_says_so(tmp_path: Path) -> None:
 
 def start(config: LoggerSettings, run_dir: Path, debug: bool = False) -> Tracker:
     """open_tracker as the runtime calls it for a train run."""
+    run_config = {"train": {"epochs": 3}, "seed": 42}
+    name, group = run_dir.name, "default"
     return open_tracker(
-        config,
-        debug=debug,
-        run_id=run_dir.name,
-        run_dir=run_dir,
-        group="default",
-        job_type="train",
-        run_config={"train": {"epochs": 3}, "seed": 42},
+        config, run_dir, debug, name=name, group=group, job_type="train", config=run_config
     )
 
 

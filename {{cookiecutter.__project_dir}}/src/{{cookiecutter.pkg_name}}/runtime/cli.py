@@ -1,11 +1,6 @@
-"""Command line: `python -m <package> stage=NAME [overrides]`, and a few commands.
+"""`python -m <package> stage=NAME [overrides]`, `stages`, `params`, `check`, `remote`, `runs`.
 
-    stages | params | check     the stage names; refresh params.yaml, then check; check only
-    remote ... | runs ...       the DVC remote (B2); list, show, clean and sync run records
-
-The process first moves to the project root, so relative paths in conf/ mean the
-same from any folder, as they do for DVC. Under DVC (`dvc repro`, `dvc exp run`) a
-stage reads params.yaml, never conf/, so it runs on exactly what DVC tracked.
+Runs in the project root, so paths in conf/ mean the same from any folder, as for DVC.
 """
 
 from __future__ import annotations
@@ -15,21 +10,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import pipeline
 from .records import UsageError
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-PACKAGE = pipeline.PACKAGE
-USAGE = f"""{PACKAGE}: run one stage of the pipeline, configured by conf/.
-
-Usage:
-  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]
-  python -m {PACKAGE} --multirun [hydra/launcher=joblib] stage=train seed=1,2,3,4   # a sweep
-  python -m {PACKAGE} runs ls | show ID | rm | push | pull   # run records
-  python -m {PACKAGE} stages | params | check | remote ...   # see the README
-"""
+PACKAGE = __name__.split(".")[0]
+COMMANDS = ("stages", "params", "check", "remote", "runs")
 
 
 def find_project_root() -> Path:
@@ -42,11 +29,7 @@ def find_project_root() -> Path:
 
 
 def use_sources_of(root: Path) -> None:
-    """Re-run with the project's own sources if another copy was imported.
-
-    `dvc exp run --queue/--temp` runs stages in a temporary copy of the repository, while
-    the editable install points at the original sources: the copy's src/ must win.
-    """
+    """Re-run with the project's own sources (`dvc exp run --queue` runs in a copy of it)."""
     wanted, imported = root / "src", Path(__file__).resolve().parents[2]
     if (wanted / PACKAGE).is_dir() and wanted.resolve() != imported:
         path = os.pathsep.join(filter(None, [str(wanted), os.environ.get("PYTHONPATH")]))
@@ -58,19 +41,27 @@ def print_help(root: Path, overrides: list[str]) -> int:
     """Usage, the stages with their summaries, the config groups, and the composed config."""
     from omegaconf import OmegaConf
 
-    lines = [USAGE, "Stages (in pipeline order, from dvc.yaml):"]
+    from . import pipeline
+
     names = pipeline.stage_names(root)
     width = max(map(len, names), default=0) + 2
-    lines += [f"  {name.ljust(width)}{pipeline.summary(name)}" for name in names]
     # Hydra's launcher plugins bring their own options; conf/hydra/launcher/ adds slurm.
     groups = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
     for option in sorted((root / "conf").glob("*/**/*.yaml")):
         groups.setdefault(str(option.parent.relative_to(root / "conf")), []).append(option.stem)
-    lines += ["", "Config groups (group=option):"]
-    lines += [f"  {group}: {', '.join(names)}" for group, names in sorted(groups.items())]
-    lines += ["", "Debug mode: add debug=default. Hydra's own options: --hydra-help.", ""]
-    lines += ["== Config (override any key, e.g. train.epochs=5) =="]
-    print("\n".join(lines) + "\n" + OmegaConf.to_yaml(pipeline.compose(root, overrides)))
+    print(
+        f"{PACKAGE}: run one stage of the pipeline, configured by conf/.\n\nUsage:\n"
+        f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
+        f"  python -m {PACKAGE} --multirun [hydra/launcher=joblib] stage=train seed=1,2\n"
+        f"  python -m {PACKAGE} {' | '.join(COMMANDS)} ...  # see the README\n\n"
+        "Stages (in pipeline order, from dvc.yaml):\n"
+        + "".join(f"  {name.ljust(width)}{pipeline.summary(name)}\n" for name in names)
+        + "\nConfig groups (group=option):\n"
+        + "".join(f"  {group}: {', '.join(opts)}\n" for group, opts in sorted(groups.items()))
+        + "\nDebug mode: add debug=default. Hydra's own options: --hydra-help.\n\n"
+        + "== Config (override any key, e.g. train.epochs=5) ==\n"
+        + OmegaConf.to_yaml(pipeline.compose(root, overrides))
+    )
     return 0
 
 
@@ -78,6 +69,7 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     """The runtime settings, the stage function, its checked section and the whole config."""
     from omegaconf import OmegaConf
 
+    from . import pipeline
     from .settings import runtime_settings
 
     pipeline.check_stage(root, stage)
@@ -89,6 +81,7 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
 
 def stage_under_dvc(root: Path, args: list[str]) -> int:
     """Run a stage for DVC: its config is params.yaml, exactly as DVC tracked it."""
+    from . import pipeline
     from .run import execute
 
     if len(args) != 1 or not args[0].startswith("stage="):
@@ -110,47 +103,40 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
 
 
 def stage_with_hydra(root: Path) -> int:
-    """Compose conf/ with the command line's overrides through Hydra, then run the stage.
-
-    A sweep's jobs may run in other processes or machines (Hydra's launcher decides),
-    so its summary comes from the run records (sweeps.py).
-    """
+    """Compose conf/ with the command line's overrides through Hydra, then run the stage."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
     from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
 
-    from .run import Outcome, execute
-    from .sweeps import report_all, report_failures, sweep_name
+    from .run import execute
+    from .sweeps import report_all, sweep_name
 
-    outcomes: list[Outcome] = []
-    started: list[bool] = []
+    failed: list[bool] = []  # one entry per job started here: did it fail?
 
     def task(cfg: DictConfig) -> None:
-        started.append(True)
+        failed.append(True)
         try:
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)  # Hydra would add a traceback to an exception
         hydra_config = HydraConfig.get()
-        overrides = list(hydra_config.overrides.task)
         multirun = hydra_config.mode == RunMode.MULTIRUN
         sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
-        outcome = execute(settings, function, section, config, overrides, sweep)
-        outcomes.extend([] if multirun else [outcome])
-
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+        outcome = execute(settings, function, section, config, hydra_config.overrides.task, sweep)
+        failed[-1] = not outcome.ok and not multirun  # a sweep's failures: in its summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
     try:
         app(task)()
     except (HydraException, OmegaConfBaseException) as error:
-        if outcomes or started:  # raised from a run: debug mode wants the whole traceback
+        if failed:  # raised from a run: debug mode wants the whole traceback
             raise
         raise UsageError(f"{str(error).splitlines()[0]}; see --help") from error
-    return max(report_failures(outcomes), report_all())
+    return max(int(any(failed)), report_all())
 
 
 def command(root: Path, name: str, args: list[str]) -> int:
@@ -159,6 +145,8 @@ def command(root: Path, name: str, args: list[str]) -> int:
         from . import remote, runs
 
         return int((remote if name == "remote" else runs).main(root, args))
+    from . import pipeline
+
     if args:
         raise UsageError(f"`{name}` takes no arguments (got {args[0]}); edit conf/ instead")
     if name == "stages":
@@ -181,13 +169,12 @@ def main() -> None:
     try:
         root = find_project_root()
         os.chdir(root)
-        if args and args[0] in ("stages", "params", "check", "remote", "runs"):
+        if args and args[0] in COMMANDS:
             sys.exit(command(root, args[0], args[1:]))
         if "--help" in args or "-h" in args:
             sys.exit(print_help(root, [arg for arg in args if arg not in ("--help", "-h")]))
         if not any(arg.startswith(("stage=", "-")) for arg in args):
-            names = ", ".join(pipeline.stage_names(root))
-            raise UsageError(f"no stage given; add stage=NAME (one of: {names}), or see --help")
+            raise UsageError("no stage given; add stage=NAME (`stages` lists them), or see --help")
         if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
             use_sources_of(root)
             sys.exit(stage_under_dvc(root, args))

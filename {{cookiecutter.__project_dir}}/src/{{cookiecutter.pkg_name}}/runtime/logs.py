@@ -14,14 +14,12 @@ TEXT = Formatter("%(asctime)s %(levelname)-7s %(name)s | %(message)s", "%Y-%m-%d
 
 
 class JsonLines(Formatter):
-    """Each record as one line of JSON: time, level, logger, message, any traceback."""
+    """Each record as one line of JSON: time, level, logger, message, traceback (or null)."""
 
     def format(self, record: LogRecord) -> str:  # Formatter's own method: called by the handler
-        entry = dict(time=self.formatTime(record, TEXT.datefmt), level=record.levelname)
-        entry.update(logger=record.name, message=record.getMessage())
-        if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+        TEXT.format(record)  # sets record.asctime, .message and .exc_text (the traceback or None)
+        entry = dict(time=record.asctime, level=record.levelname, logger=record.name)
+        return json.dumps(entry | dict(message=record.message, traceback=record.exc_text))
 
 
 def configure_logging(log_file: Path | None, level: str, json_file: Path | None = None) -> Logger:

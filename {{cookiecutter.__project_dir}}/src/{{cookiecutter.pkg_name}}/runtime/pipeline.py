@@ -1,11 +1,8 @@
 """The pipeline as dvc.yaml declares it, params.yaml kept in step with conf/, and `check`.
 
-dvc.yaml is the one list of stages, in order. A stage `name` is three things, each
-written once: `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section
-`<name>:` in conf/config.yaml (checked against that dataclass), and its entry in
-dvc.yaml, whose paths are `${<name>.<key>}` from params.yaml. This module is the one
-way the runtime reaches user code; `check` refuses any of the three missing or out of
-step, and a params.yaml older than conf/.
+A stage `name` is `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section in
+conf/config.yaml (checked against that dataclass) and its dvc.yaml entry, whose paths are
+`${<name>.<key>}`. The runtime reaches user code only through here.
 """
 
 from __future__ import annotations
@@ -117,18 +114,12 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def read_params(root: Path) -> DictConfig:
     """params.yaml as DVC tracked it; refused in one line when missing or broken."""
-    import yaml
-
-    loaded: object
     try:
         loaded = OmegaConf.load(root / "params.yaml")
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        loaded = error
+    except Exception:  # missing, unreadable, not YAML
+        loaded = None
     if not isinstance(loaded, DictConfig):
-        raise UsageError(
-            f"params.yaml is missing or broken ({type(loaded).__name__}); rebuild it from conf/ "
-            "with `make params` (`make repro` does it first)"
-        )
+        raise UsageError("params.yaml is missing or broken; rebuild it with `make params`")
     return loaded
 
 
@@ -142,11 +133,7 @@ def stale(root: Path) -> list[str]:
 
 
 def refresh(root: Path) -> list[str]:
-    """Rewrite params.yaml from conf/ (unless DVC composed it for an experiment); return changes.
-
-    Under `dvc repro`, a change to a value that dvc.yaml interpolates (a path) comes too
-    late for this run, which DVC planned with the old paths: it is refused after the refresh.
-    """
+    """Rewrite params.yaml from conf/ (unless `dvc exp run` composed it); return the changes."""
     if not (root / ORDER_FILE).is_file():
         write_text(root / ORDER_FILE, "Output of dvc.yaml's `params` stage. Do not edit.\n")
     if os.environ.get("DVC_EXP_NAME") and (root / "params.yaml").is_file():
@@ -155,7 +142,7 @@ def refresh(root: Path) -> list[str]:
         write_text(root / "params.yaml", render(compose(root)))
     references = set(REFERENCE.findall(str(dvc_stages(root))))
     late = [change.split(":")[0] for change in changes if change.split(":")[0] in references]
-    if late and os.environ.get("DVC_STAGE"):
+    if late and os.environ.get("DVC_STAGE"):  # DVC planned this run with the old paths
         raise UsageError(
             f"conf/ changed {', '.join(late)}, which dvc.yaml reads before any stage runs; "
             "params.yaml is refreshed now: run `dvc repro` again (`make repro` refreshes first)"

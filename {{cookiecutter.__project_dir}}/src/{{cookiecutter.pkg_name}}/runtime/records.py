@@ -1,9 +1,7 @@
-"""Run folders and the files in them: unique ids, atomic writes, forgiving reads.
+"""Run folders and their files: unique ids, atomic writes, forgiving reads.
 
-A run folder is `runs/<stage>_<UTC time>_<random>`, made by one `mkdir` that fails if
-the folder exists, so two runs never share one however many start in the same second.
-Files are written under a temporary name and renamed into place: a reader sees the
-old file or the new one, never a piece. Imports nothing else from the runtime.
+A run folder `runs/<stage>_<UTC time>_<random>` is made by one `mkdir` that fails if it
+exists, so runs started in the same second never share one. Imports no other runtime module.
 """
 
 from __future__ import annotations
@@ -29,11 +27,7 @@ class UsageError(ValueError):
 
 
 def runs_dir(root: Path) -> Path:
-    """The runs folder of the project at `root`.
-
-    `dvc exp run --queue/--temp` runs stages in a temporary copy that is deleted
-    afterwards; DVC_ROOT names the original repository, so the records survive.
-    """
+    """The runs folder at `root`, or in DVC_ROOT's under `dvc exp run --queue` (in a copy)."""
     dvc_root = os.environ.get("DVC_ROOT")
     return (Path(dvc_root) if dvc_root and not root.is_absolute() else root) / RUNS
 
@@ -60,10 +54,9 @@ def check_name(text: str, what: str = "run id") -> str:
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """Give a temporary path beside `path`; rename it onto `path` if the block completes.
+    """Give a temporary path beside `path`, renamed onto it if the block completes.
 
-    The project's one atomic writer. Parallel jobs writing the same output each write
-    their own temporary file, and the last rename wins whole.
+    The one atomic writer: readers see the old file or the new one, never a piece.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")

@@ -1,13 +1,5 @@
-"""One execution of one stage: its folder, its record, its logs, its artifacts, its tracker.
-
-`execute` is the only place that calls a stage. It makes the run folder, saves the
-resolved config, the overrides and the provenance, seeds the generators, starts the
-tracker, runs the stage, and writes how it ended, whatever happened: completed,
-failed (with the traceback) or interrupted (Ctrl-C, SIGTERM). JSON files are
-replaced atomically, so even `kill -9` leaves no half file. In debug mode an error
-is raised at once; otherwise it is recorded and `execute` returns, so the other
-jobs of a sweep still run.
-"""
+"""One execution of one stage: `execute`, the only caller of stages, makes the run folder and
+records how the run ended: completed, failed (with the traceback) or interrupted."""
 
 from __future__ import annotations
 
@@ -19,6 +11,7 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,22 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import records
 from .logs import configure_logging, stage_logger
 from .provenance import record as record_provenance
-from .records import (
-    UsageError,
-    append_json_line,
-    check_name,
-    create_run_dir,
-    replacing,
-    runs_dir,
-    write_json,
-    write_text,
-)
-from .settings import Settings
+from .records import UsageError, append_json_line, check_name, replacing
 from .tracking import NullTracker, Tracker, open_tracker
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 Metrics = dict[str, float]
 ARTIFACTS = "artifacts"
@@ -129,6 +116,22 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into Terminated while the block runs (main thread only), so it is recorded."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signal.Signals(signum).name}")
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+
+
 def _checked(stage: str, metrics: object) -> Metrics:
     if not isinstance(metrics, Mapping):
         raise TypeError(f"stage '{stage}' returned {type(metrics).__name__}; return a dict")
@@ -139,24 +142,6 @@ def _checked(stage: str, metrics: object) -> Metrics:
     return checked
 
 
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into an exception while a stage runs, so its run is recorded."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(f"signal {signal.Signals(signum).name}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def execute(
     settings: Settings,
     stage_function: Callable[[Any, Run], Any],
@@ -165,68 +150,54 @@ def execute(
     overrides: Sequence[str],
     sweep: str | None = None,
 ) -> Outcome:
-    """Run a stage on its checked section and record everything in a new run folder.
-
-    `config` is the whole resolved config, saved as config.yaml and sent to the tracker.
-    Tracker runs are grouped by DVC experiment, else by sweep, else by experiment name.
-    """
+    """Run a stage on its checked section; record it and the whole `config` in a new run folder."""
     from omegaconf import OmegaConf
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
-    run_id, run_dir = create_run_dir(runs_dir(Path(settings.root)), stage)
+    run_id, run_dir = records.create_run_dir(records.runs_dir(Path(settings.root)), stage)
     log = configure_logging(run_dir / "run.log", settings.runtime.log_level, run_dir / "log.jsonl")
     record: dict[str, Any] = {"id": run_id, "stage": stage, "sweep": sweep}
-    record["overrides"] = list(overrides)
     run = Run(id=run_id, dir=run_dir, stage=stage, log=stage_logger(stage))
     started, error, metrics = time.perf_counter(), None, {}
     try:
-        # From before the record says "running" to the end, a signal is recorded.
-        with _sigterm_raises():
-            write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
+        with _sigterm_raises():  # from before the record says "running" to the end
+            records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
             provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
-            record.update(status="running", mode=settings.runtime.mode, started=_now())
-            record.update(argv=sys.argv, pid=os.getpid(), host=socket.gethostname())
-            write_json(run_dir / "run.json", record)
+            record.update(overrides=list(overrides), status="running", started=_now())
+            record.update(mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
+            record.update(host=socket.gethostname())
+            records.write_json(run_dir / "run.json", record)
             log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
             seed_everything(settings.seed)
+            group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
+            tracked = {**config, "provenance": provenance}
             run.tracker = open_tracker(
                 settings.logger,
-                debug=debug,
-                run_id=run_id,
-                run_dir=run_dir,
-                group=os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name,
+                run_dir,
+                debug,
+                name=run_id,
+                group=group,
                 job_type=stage,
-                run_config={**config, "provenance": provenance},
+                config=tracked,
             )
             metrics = _checked(stage, stage_function(stage_config, run))
         record["status"] = "completed"
-        log.info("run %s: stage %s completed: %s", run_id, stage, _format(metrics))
+        shown = ", ".join(f"{key}={value:.4g}" for key, value in metrics.items())
+        log.info("run %s: stage %s completed: %s", run_id, stage, shown or "no metrics")
     except BaseException as caught:
         error, interrupted = caught, isinstance(caught, (KeyboardInterrupt, Terminated))
         record["status"] = "interrupted" if interrupted else "failed"
         record["error"] = f"{type(caught).__name__}: {caught}"
         record["traceback"] = traceback.format_exc()
-        log.error(
-            "run %s: stage %s %s: %s",
-            run_id,
-            stage,
-            record["status"],
-            record["error"],
-            exc_info=not interrupted,
-        )
+        ending = f"{record['status']}: {record['error']}"
+        log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=not interrupted)
     finally:
         record.update(ended=_now(), duration_s=round(time.perf_counter() - started, 3))
         record.update(metrics=metrics, artifacts=run.artifacts)
         record["tracker"] = run.tracker.finish(metrics, 0 if error is None else 1)
-        write_json(run_dir / "run.json", record)
-    if isinstance(error, KeyboardInterrupt):
-        raise SystemExit(128 + signal.SIGINT)
-    if isinstance(error, Terminated):
-        raise SystemExit(128 + signal.SIGTERM)
+        records.write_json(run_dir / "run.json", record)
+    if isinstance(error, (KeyboardInterrupt, Terminated)):
+        raise SystemExit(128 + (signal.SIGINT if isinstance(error, KeyboardInterrupt) else 15))
     if error is not None and (debug or not isinstance(error, Exception)):
         raise error
     return Outcome(run_id, str(record["status"]), record.get("error"), " ".join(overrides))
-
-
-def _format(metrics: Mapping[str, float]) -> str:
-    return ", ".join(f"{key}={value:.4g}" for key, value in metrics.items()) or "no metrics"

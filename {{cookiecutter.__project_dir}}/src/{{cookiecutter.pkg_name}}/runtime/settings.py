@@ -1,8 +1,4 @@
-"""The template's own settings, and checking any config section against a dataclass.
-
-conf/config.yaml holds their values (`seed`, `root`, `experiment_name`, `runtime`,
-`logger`); their schema lives here, so the user's files hold only the user's sections.
-"""
+"""The schema of the template's own settings (their values are in conf/config.yaml)."""
 
 from __future__ import annotations
 

@@ -1,28 +1,18 @@
-"""Sweeps (`--multirun`): one name per sweep, and one summary when it ends.
-
-Hydra's launcher decides where the jobs run (here, joblib workers, submitit, SLURM).
-Each job writes its run record with the sweep's name, `sweep-<Hydra's sweep folder>`,
-and the summary reads those records, so it is the same for every launcher.
-"""
+"""Sweeps: each job records its sweep's name, and the summary reads the records, whatever
+the launcher (here, joblib, submitit, SLURM) ran the jobs."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .records import RECORD, RUN_ID, TIMESTAMP_FORMAT, read_json, runs_dir
-
-if TYPE_CHECKING:
-    from .run import Outcome
-
-CLOCK_SLACK = timedelta(minutes=5)  # run ids carry their start: a sweep's runs start after it
 
 
 def sweep_name(sweep_dir: str | Path) -> str:
@@ -45,67 +35,42 @@ class SweepSummary(Callback):
 
     ended: list[Sweep] = []  # noqa: RUF012 (read by the command line once Hydra returns)
 
-    def __init__(self) -> None:
-        self._started = datetime.now(timezone.utc)
-
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Note the start time: the sweep's runs are the ones that started after it."""
-        self._started = datetime.now(timezone.utc)
+        self.started = datetime.now(timezone.utc)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Note the sweep for the summary the command prints when Hydra returns."""
-        folder = Path(str(config.hydra.sweep.dir))
-        runs = runs_dir(Path(str(config.root)))
-        SweepSummary.ended.append(Sweep(sweep_name(folder), runs, folder, self._started))
-
-
-def sweep_records(sweep: Sweep) -> list[tuple[Path, dict[str, Any]]]:
-    """The run folders and records of a sweep's jobs, in start order."""
-    cutoff = (sweep.started - CLOCK_SLACK).strftime(TIMESTAMP_FORMAT)
-    matches = [RUN_ID.match(p.name) for p in sweep.runs.iterdir()] if sweep.runs.is_dir() else []
-    names = sorted((m["stamp"], m.string) for m in matches if m and m["stamp"] >= cutoff)
-    found = [(sweep.runs / name, read_json(sweep.runs / name / RECORD)) for _, name in names]
-    return [(path, record) for path, record in found if record.get("sweep") == sweep.name]
+        folder, runs = Path(str(config.hydra.sweep.dir)), runs_dir(Path(str(config.root)))
+        SweepSummary.ended.append(Sweep(sweep_name(folder), runs, folder, self.started))
 
 
 def report(sweep: Sweep) -> int:
-    """Print how the sweep's runs ended, each failed one with its error; 1 if any failed.
-
-    A job that left no record (killed before it started) counts as failed; the
-    launcher's own logs are in the sweep folder.
-    """
-    from .run import Outcome
-
-    outcomes = [
-        Outcome(
-            path.name,
-            str(record.get("status")),
-            record.get("error") or None,
-            " ".join(map(str, record.get("overrides") or [])),
-        )
-        for path, record in sweep_records(sweep)
-    ]
+    """Print how the sweep's runs ended, each failed one (or lost: no record) named; 1 if any."""
+    # Run ids carry their start time (clocks may differ a little between machines).
+    cutoff = (sweep.started - timedelta(minutes=5)).strftime(TIMESTAMP_FORMAT)
+    ids = [match for path in sweep.runs.glob("*") if (match := RUN_ID.match(path.name))]
+    found = [read_json(sweep.runs / m.string / RECORD) for m in ids if m["stamp"] >= cutoff]
+    found = sorted(
+        (r for r in found if r.get("sweep") == sweep.name), key=lambda r: str(r.get("started"))
+    )
+    failed = [record for record in found if record.get("status") != "completed"]
     jobs = sum(1 for path in sweep.folder.glob("*") if path.name.isdigit())
-    missing = max(0, jobs - len(outcomes))
-    completed = sum(outcome.ok for outcome in outcomes)
-    print(f"sweep {sweep.name}: {completed} of {len(outcomes) + missing} runs completed")
+    missing = max(0, jobs - len(found))
+    done = len(found) - len(failed)
+    print(f"sweep {sweep.name}: {done} of {len(found) + missing} runs completed")
+    if failed:
+        print(f"error: {len(failed)} of {len(found)} runs failed:", file=sys.stderr)
+    for record in failed:
+        overrides = " ".join(map(str, record.get("overrides") or []))
+        error = record.get("error") or f"status {record.get('status')}"
+        print(f"  {record.get('id')} ({overrides}): {error}", file=sys.stderr)
     if missing:
         print(
             f"error: {missing} of {jobs} jobs left no run record; see {sweep.folder}",
             file=sys.stderr,
         )
-    return max(report_failures(outcomes), 1 if missing else 0)
-
-
-def report_failures(outcomes: Sequence[Outcome]) -> int:
-    """Say which runs failed (after a sweep, all of them at once); 1 if any did."""
-    failed = [outcome for outcome in outcomes if not outcome.ok]
-    if failed:
-        print(f"error: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
-    for outcome in failed:
-        error = outcome.error or f"status {outcome.status}"
-        print(f"  {outcome.run_id} ({outcome.overrides}): {error}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or missing else 0
 
 
 def report_all() -> int:

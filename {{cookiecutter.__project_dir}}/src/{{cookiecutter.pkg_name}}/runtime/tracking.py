@@ -1,7 +1,4 @@
-"""The experiment tracker: a W&B run, or none; wandb is imported only when it is on.
-
-W&B never prompts: without credentials it runs offline, and `wandb sync` uploads later.
-"""
+"""The experiment tracker: a W&B run that never prompts (offline without credentials), or none."""
 
 from __future__ import annotations
 
@@ -10,10 +7,12 @@ import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import UsageError
-from .settings import LoggerSettings
+
+if TYPE_CHECKING:
+    from .settings import LoggerSettings
 
 log = logging.getLogger(__name__)
 MODES = {"online": "online", "offline": "offline", "disabled": "disabled"}  # value: W&B mode
@@ -73,29 +72,21 @@ def resolve_mode(config: LoggerSettings, debug: bool) -> str:
     return "offline"
 
 
-def open_tracker(
-    config: LoggerSettings,
-    *,
-    debug: bool,
-    run_id: str,
-    run_dir: Path,
-    group: str,
-    job_type: str,
-    run_config: dict[str, Any],
-) -> Tracker:
-    """Start the tracker the config asks for; never prompt, never wait long for a network."""
-    if config.name not in ("wandb", "none"):
-        raise UsageError(f"logger.name '{config.name}' is not a tracker; use 'wandb' or 'none'")
-    mode = resolve_mode(config, debug) if config.name == "wandb" else "disabled"
-    if mode == "disabled":
+def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any) -> Tracker:
+    """Start the configured tracker; never prompt, wait for a server WANDB_INIT_TIMEOUT (30) s.
+
+    `run` names the run for wandb.init: name, group, job_type, config.
+    """
+    if logger.name not in ("wandb", "none"):
+        raise UsageError(f"logger.name '{logger.name}' is not a tracker; use 'wandb' or 'none'")
+    if logger.name == "none" or (mode := resolve_mode(logger, debug)) == "disabled":
         return NullTracker()
+    options = {**run, "project": logger.project, "entity": logger.entity, "mode": mode}
+    options.update(dir=str(run_dir), tags=[run.get("job_type"), *logger.tags])
+    options["settings"] = {"silent": True, "console": "off"}
+    options["settings"]["init_timeout"] = float(os.environ.get("WANDB_INIT_TIMEOUT") or 30)
     import wandb  # only here: importing wandb takes about a second
 
-    timeout = float(os.environ.get("WANDB_INIT_TIMEOUT") or 30)  # s to wait before going offline
-    settings = wandb.Settings(silent=True, console="off", init_timeout=timeout)
-    options: dict[str, Any] = dict(name=run_id, group=group, job_type=job_type, config=run_config)
-    options.update(project=config.project, entity=config.entity, dir=str(run_dir), mode=mode)
-    options.update(tags=[job_type, *config.tags], settings=settings)
     try:
         return Tracker(wandb.init(**options))
     except Exception as error:  # wandb raises several kinds when the server is unreachable
