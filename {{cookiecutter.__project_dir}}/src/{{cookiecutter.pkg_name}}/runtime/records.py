@@ -80,12 +80,6 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def append_json_line(path: Path, data: Any) -> None:
-    """Append one JSON object as a line (a crash can lose at most that line)."""
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(data, default=str) + "\n")
-
-
 def read_json(source: Path | str | bytes) -> dict[str, Any]:
     """The JSON object in a file (or text); {} when missing, unreadable or not an object."""
     try:

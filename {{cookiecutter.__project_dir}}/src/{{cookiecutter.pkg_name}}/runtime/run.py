@@ -3,6 +3,7 @@ records how the run ended: completed, failed (with the traceback) or interrupted
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import records
 from .logs import configure_logging, stage_logger
 from .provenance import record as record_provenance
-from .records import UsageError, append_json_line, check_name, replacing
+from .records import UsageError, check_name, replacing
 from .tracking import NullTracker, Tracker, open_tracker
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 
 Metrics = dict[str, float]
 ARTIFACTS = "artifacts"
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived (a scheduler or `kill`); a BaseException so `except Exception` misses it."""
 
 
 @dataclass
@@ -54,7 +51,8 @@ class Run:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record metrics (per epoch when `step` is given) in the run folder and the tracker."""
         values = {key: float(value) for key, value in metrics.items()}
-        append_json_line(self.dir / "metrics.jsonl", {"step": step, **values})
+        with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as lines:  # one per call
+            lines.write(json.dumps({"step": step, **values}) + "\n")
         self.tracker.log(values, step=step)
 
     @contextmanager
@@ -116,20 +114,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into Terminated while the block runs (main thread only), so it is recorded."""
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(f"signal {signal.Signals(signum).name}")
-
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, terminate) if main else None
-    try:
-        yield
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # a scheduler's SIGTERM: the run is recorded as interrupted
 
 
 def _checked(stage: str, metrics: object) -> Metrics:
@@ -159,45 +145,41 @@ def execute(
     record: dict[str, Any] = {"id": run_id, "stage": stage, "sweep": sweep}
     run = Run(id=run_id, dir=run_dir, stage=stage, log=stage_logger(stage))
     started, error, metrics = time.perf_counter(), None, {}
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main else None  # recorded from here on
     try:
-        with _sigterm_raises():  # from before the record says "running" to the end
-            records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
-            provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
-            record.update(overrides=list(overrides), status="running", started=_now())
-            record.update(mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
-            record.update(host=socket.gethostname())
-            records.write_json(run_dir / "run.json", record)
-            log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
-            seed_everything(settings.seed)
-            group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
-            tracked = {**config, "provenance": provenance}
-            run.tracker = open_tracker(
-                settings.logger,
-                run_dir,
-                debug,
-                name=run_id,
-                group=group,
-                job_type=stage,
-                config=tracked,
-            )
-            metrics = _checked(stage, stage_function(stage_config, run))
+        records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
+        provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
+        record.update(overrides=list(overrides), status="running", started=_now())
+        record.update(mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
+        record.update(host=socket.gethostname())
+        records.write_json(run_dir / "run.json", record)
+        log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
+        seed_everything(settings.seed)
+        group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
+        tracked = {**config, "provenance": provenance}  # W&B config: provenance too
+        names = dict(name=run_id, group=group, job_type=stage, config=tracked)
+        run.tracker = open_tracker(settings.logger, run_dir, debug, **names)
+        metrics = _checked(stage, stage_function(stage_config, run))
         record["status"] = "completed"
         shown = ", ".join(f"{key}={value:.4g}" for key, value in metrics.items())
         log.info("run %s: stage %s completed: %s", run_id, stage, shown or "no metrics")
     except BaseException as caught:
-        error, interrupted = caught, isinstance(caught, (KeyboardInterrupt, Terminated))
+        error, interrupted = caught, isinstance(caught, (KeyboardInterrupt, SystemExit))
         record["status"] = "interrupted" if interrupted else "failed"
         record["error"] = f"{type(caught).__name__}: {caught}"
         record["traceback"] = traceback.format_exc()
         ending = f"{record['status']}: {record['error']}"
         log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=not interrupted)
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
         record.update(ended=_now(), duration_s=round(time.perf_counter() - started, 3))
         record.update(metrics=metrics, artifacts=run.artifacts)
         record["tracker"] = run.tracker.finish(metrics, 0 if error is None else 1)
         records.write_json(run_dir / "run.json", record)
-    if isinstance(error, (KeyboardInterrupt, Terminated)):
-        raise SystemExit(128 + (signal.SIGINT if isinstance(error, KeyboardInterrupt) else 15))
+    if isinstance(error, KeyboardInterrupt):
+        raise SystemExit(128 + signal.SIGINT)
     if error is not None and (debug or not isinstance(error, Exception)):
         raise error
     return Outcome(run_id, str(record["status"]), record.get("error"), " ".join(overrides))
