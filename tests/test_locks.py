@@ -33,4 +33,4 @@ def test_each_python_version_installs_from_its_lock_and_passes_lint_types_and_te
     tested = require_ok(
         run(["make", "test", f"UV={uv}"], cwd=project, env={"WANDB_MODE": "offline"})
     )
-    assert "Required test coverage of 90% reached" in tested.stdout
+    assert "Required test coverage of 85% reached" in tested.stdout

@@ -148,12 +148,12 @@ def test_a_crash_is_recorded_with_its_traceback(project: Path, reliability: Reco
     assert record["status"] == "failed"
     assert "ValueError" in record["error"]
     assert "Traceback (most recent call last)" in record["traceback"]
-    assert "1 of 1 runs failed" in result.stderr
+    assert "stage train failed: ValueError" in result.stderr
     lost = lost_from(folder)
     reliability.record(
         "Crashes",
         "the train stage raises (`train.batch_size=0`)",
-        "exit 1; run recorded as failed with its traceback; one-line summary",
+        "exit 1; run recorded as failed with its traceback; the error in one log line",
         lost,
     )
     assert lost == 0

@@ -519,14 +519,14 @@ def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
     first, second = work / FIRST, work / SECOND
     # make pull on the second machine restored every output, byte for byte ...
     stored = ignored_outputs(first)
-    assert {"data/raw/diabetes.csv", "models/model.pkl"} <= set(stored)
+    assert {"data/raw/clinic.csv", "models/model.joblib"} <= set(stored)
     assert digests(second) == digests(first)
     # ... from the bucket on moto's server, where make push had put them.
     keys = bucket.keys()
     for name in stored:
         md5 = digests(first)[name]
         assert any(key.endswith(f"/files/md5/{md5[:2]}/{md5[2:]}") for key in keys), name
-    # runs push / runs pull went the same way (the sweeps of step 12 came after the push).
+    # runs push / runs pull went the same way (the sweeps of step 13 came after the push).
     runs = {path.name for path in (first / "runs").iterdir() if not path.name.startswith(".")}
     pushed = {key.split("/runs/")[1].split("/")[0] for key in keys if "/runs/" in key}
     assert pushed
