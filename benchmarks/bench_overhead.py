@@ -51,7 +51,7 @@ import json, time
 from pathlib import Path
 from omegaconf import OmegaConf
 from {pkg}.runtime import run as runtime, pipeline
-from {pkg}.runtime.settings import runtime_settings
+from {pkg}.runtime.cli import prepared
 
 def nothing(cfg, run):  # the stage body: nothing at all
     return {{"value": 1.0}}
@@ -59,7 +59,7 @@ def nothing(cfg, run):  # the stage body: nothing at all
 quiet = ["logger=none", "runtime.log_level=WARNING"]
 cfg = pipeline.compose(Path.cwd(), quiet)
 config = OmegaConf.to_container(cfg, resolve=True)
-settings = runtime_settings(cfg, "prepare")
+settings = prepared(Path.cwd(), cfg, "prepare")[0]
 section = object()  # what the stage would get: its checked section, unread here
 runtime.execute(settings, nothing, section, config, ["warm-up"])
 samples = []

@@ -71,7 +71,7 @@ def test_a_completed_run_records_everything(project: Path) -> None:
     assert record["overrides"] == ["stage=train", "train.epochs=3", QUIET]
     assert record["started"] < record["ended"]
     names = {p.name for p in folder.iterdir()}
-    assert {*RECORD_FILES, "log.jsonl", "metrics.jsonl", "artifacts"} <= names
+    assert {*RECORD_FILES, "metrics.jsonl", "artifacts"} <= names
     # One line per epoch, from the override on the command line.
     assert len((folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 3
     provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))

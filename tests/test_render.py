@@ -27,7 +27,7 @@ conf/model/mlp.yaml conf/model/ridge.yaml conf/model/sgd.yaml
 data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep
 reports/figures/.gitkeep
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/py.typed
-src/PKG/runtime/__init__.py src/PKG/runtime/cli.py src/PKG/runtime/logs.py
+src/PKG/runtime/__init__.py src/PKG/runtime/cli.py
 src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py src/PKG/runtime/records.py
 src/PKG/runtime/remote.py src/PKG/runtime/run.py src/PKG/runtime/runs.py
 src/PKG/runtime/settings.py src/PKG/runtime/sweeps.py src/PKG/runtime/tracking.py

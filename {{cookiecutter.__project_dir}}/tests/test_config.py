@@ -17,8 +17,8 @@ from hydra.utils import get_object
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.pkg_name }}.runtime import pipeline
+from {{ cookiecutter.pkg_name }}.runtime.cli import prepared
 from {{ cookiecutter.pkg_name }}.runtime.records import UsageError
-from {{ cookiecutter.pkg_name }}.runtime.settings import runtime_settings
 
 NUMBERS = (int, float, int | None, float | None)
 
@@ -47,8 +47,8 @@ def test_each_config_option_composes_and_every_stage_section_fits_its_dataclass(
     for target in targets(resolved):
         assert get_object(target), f"{group}={option}: _target_ {target} does not import"
     for name in stage_names():
-        runtime_settings(cfg, name)
-        assert dataclasses.is_dataclass(pipeline.section(cfg, name, pipeline.load_stage(name)[1]))
+        settings, _, section, _ = prepared(ROOT, cfg, name)  # what a run of the stage gets
+        assert (settings.stage, dataclasses.is_dataclass(section)) == (name, True)
 
 
 @pytest.mark.parametrize("name", stage_names())

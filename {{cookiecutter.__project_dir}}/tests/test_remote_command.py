@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.pkg_name }}.runtime.cli import command
 from {{ cookiecutter.pkg_name }}.runtime.records import TIMESTAMP_FORMAT
-from {{ cookiecutter.pkg_name }}.runtime.remote import main
-from {{ cookiecutter.pkg_name }}.runtime.runs import main as runs_main
 
 BUCKET = "lab-data-2026"
 KEY_ID = "0041a2b3c4d5e6f0000000001"
@@ -54,7 +53,7 @@ def closed_port() -> Iterator[str]:
 
 def remote(root: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Run `remote ARGV` on `root`; return the exit status, stdout and stderr."""
-    code = main(root, list(argv))
+    code = command(root, "remote", list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -127,8 +126,8 @@ def test_check_and_runs_push_stop_without_a_key_or_an_endpoint(
     )
     runs.mkdir(parents=True)
     (runs / "run.json").write_text('{"status": "completed"}', encoding="utf-8")
-    for command in (main, runs_main):
-        assert command(project, ["check"] if command is main else ["push"]) == 1
+    for name, argv in (("remote", ["check"]), ("runs", ["push"])):
+        assert command(project, name, argv) == 1
         assert "error: no key for remote 'b2': run `make b2-login`" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEY)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from {{ cookiecutter.pkg_name }}.runtime.logs import configure_logging
 from {{ cookiecutter.pkg_name }}.runtime.records import (
     RECORD,
     create_run_dir,
@@ -30,7 +29,7 @@ from {{ cookiecutter.pkg_name }}.runtime.records import (
     runs_dir,
     write_text,
 )
-from {{ cookiecutter.pkg_name }}.runtime.run import Metrics, Outcome, Run, execute
+from {{ cookiecutter.pkg_name }}.runtime.run import Metrics, Run, configure_logging, execute
 from {{ cookiecutter.pkg_name }}.runtime.settings import (
     LoggerSettings,
     RuntimeSettings,
@@ -56,7 +55,7 @@ def root(isolated: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return tmp_path / "project"
 
 
-def run_probe(root: Path | str, stage: Stage, mode: str = "run", seed: int = 7) -> Outcome:
+def run_probe(root: Path | str, stage: Stage, mode: str = "run", seed: int = 7) -> dict[str, Any]:
     """Execute `stage` as a run of stage `probe`, without a tracker."""
     settings = Settings(
         stage=STAGE,
@@ -90,10 +89,10 @@ def test_a_completed_run_records_config_metrics_artifacts_and_logs(
         return {"score": 0.5}
 
     outcome = run_probe(root, stage)
-    assert (outcome.ok, outcome.error) == (True, None)
+    assert (outcome["status"], outcome.get("error")) == ("completed", None)
     folder, record = only_run(root)
-    assert folder.name == outcome.run_id
-    assert record["id"] == outcome.run_id
+    assert folder.name == outcome["id"]
+    assert record["id"] == outcome["id"]
     assert (record["stage"], record["status"], record["mode"]) == (STAGE, "completed", "run")
     assert record["metrics"] == {"score": 0.5}
     assert record["overrides"] == [f"{STAGE}.size=3"]
@@ -112,8 +111,6 @@ def test_a_completed_run_records_config_metrics_artifacts_and_logs(
     assert "size: 3" in (folder / "config.yaml").read_text(encoding="utf-8")
     assert json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
     assert "fitting 3 rows" in (folder / "run.log").read_text(encoding="utf-8")
-    lines = (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()
-    assert any(json.loads(line)["message"] == "fitting 3 rows" for line in lines)
 
 
 def failing(cfg: ProbeConfig, run: Run) -> Metrics:
@@ -123,12 +120,11 @@ def failing(cfg: ProbeConfig, run: Run) -> Metrics:
 
 def test_a_failed_run_records_its_traceback_and_execute_returns(root: Path) -> None:
     outcome = run_probe(root, failing)
-    assert (outcome.status, outcome.error) == ("failed", "ValueError: learning rate too high")
+    assert (outcome["status"], outcome["error"]) == ("failed", "ValueError: learning rate too high")
     folder, record = only_run(root)
-    assert (record["status"], record["error"]) == ("failed", outcome.error)
+    assert (record["status"], record["error"]) == ("failed", outcome["error"])
     assert 'raise ValueError("learning rate too high")' in record["traceback"]
-    last = json.loads((folder / "log.jsonl").read_text(encoding="utf-8").splitlines()[-1])
-    assert "Traceback" in last["traceback"]
+    assert "Traceback" in (folder / "run.log").read_text(encoding="utf-8")
 
 
 def test_in_debug_mode_a_failure_is_recorded_then_raised(root: Path) -> None:
@@ -173,7 +169,7 @@ def test_a_later_run_reuses_an_earlier_runs_artifact(root: Path, tmp_path: Path)
             path.write_bytes(b"first weights")
         return {}
 
-    earlier = run_probe(root, first).run_id
+    earlier = run_probe(root, first)["id"]
     target = tmp_path / "models" / "model.bin"
 
     def second(cfg: ProbeConfig, run: Run) -> Metrics:
@@ -182,11 +178,11 @@ def test_a_later_run_reuses_an_earlier_runs_artifact(root: Path, tmp_path: Path)
         return {}
 
     later = run_probe(root, second)
-    assert later.status == "completed", later.error
+    assert later["status"] == "completed", later.get("error")
     assert target.read_bytes() == b"first weights"
-    record = json.loads((runs_dir(root) / later.run_id / RECORD).read_text(encoding="utf-8"))
+    record = json.loads((runs_dir(root) / later["id"] / RECORD).read_text(encoding="utf-8"))
     assert record["artifacts"]["model.bin"]["from_run"] == earlier
-    assert not (runs_dir(root) / later.run_id / "artifacts").exists()  # nothing copied
+    assert not (runs_dir(root) / later["id"] / "artifacts").exists()  # nothing copied
 
 
 def half_written(cfg: ProbeConfig, run: Run) -> Metrics:
@@ -230,8 +226,8 @@ def test_a_misused_artifact_or_bad_metrics_fail_the_run_saying_why(
     root: Path, stage: Stage, error: str
 ) -> None:
     outcome = run_probe(root, stage)
-    assert outcome.status == "failed"
-    assert error in str(outcome.error)
+    assert outcome["status"] == "failed"
+    assert error in str(outcome["error"])
     folder, record = only_run(root)
     assert (record["artifacts"], record["metrics"]) == ({}, {})
     assert not any((folder / "artifacts").glob("*"))
@@ -242,7 +238,7 @@ def test_runs_with_the_same_seed_draw_the_same_numbers(root: Path) -> None:
         return {"python": random.random(), "numpy": float(np.random.rand())}
 
     def drawn(seed: int) -> Any:
-        run_id = run_probe(root, draw, seed=seed).run_id
+        run_id = run_probe(root, draw, seed=seed)["id"]
         return json.loads((runs_dir(root) / run_id / RECORD).read_text(encoding="utf-8"))["metrics"]
 
     first, again, other = (drawn(seed) for seed in (7, 7, 8))
@@ -255,15 +251,15 @@ def test_under_dvc_a_temporary_copys_runs_land_in_the_original_repository(
 ) -> None:
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "original"))
     outcome = run_probe(".", lambda cfg, run: {})
-    assert (tmp_path / "original" / "runs" / outcome.run_id / RECORD).is_file()
+    assert (tmp_path / "original" / "runs" / outcome["id"] / RECORD).is_file()
 
 
 def test_a_run_started_outside_the_main_thread_completes(root: Path) -> None:
-    outcomes: list[Outcome] = []
+    outcomes: list[dict[str, Any]] = []
     worker = threading.Thread(target=lambda: outcomes.append(run_probe(root, lambda c, r: {})))
     worker.start()
     worker.join(timeout=60)
-    assert [outcome.status for outcome in outcomes] == ["completed"]
+    assert [outcome["status"] for outcome in outcomes] == ["completed"]
 
 
 def make_run_dir(runs: str) -> str:
@@ -305,6 +301,6 @@ def test_jobs_writing_one_output_at_once_leave_one_whole_file(tmp_path: Path) ->
     assert [path.name for path in tmp_path.iterdir()] == ["model.bin"]
 
 
-def test_a_bad_log_level_is_refused_by_name() -> None:
+def test_a_bad_log_level_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"runtime\.log_level 'LOUD'"):
-        configure_logging(None, "LOUD")
+        configure_logging(tmp_path / "run.log", "LOUD")

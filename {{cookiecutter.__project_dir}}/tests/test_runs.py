@@ -20,10 +20,16 @@ import pytest
 from conftest import ROOT
 
 from {{ cookiecutter.pkg_name }}.runtime import provenance
+from {{ cookiecutter.pkg_name }}.runtime.cli import command
 from {{ cookiecutter.pkg_name }}.runtime.records import TIMESTAMP_FORMAT
-from {{ cookiecutter.pkg_name }}.runtime.runs import find_runs, main
+from {{ cookiecutter.pkg_name }}.runtime.runs import find_runs
 
 NOW = datetime.now(timezone.utc)
+
+
+def main(root: Path, argv: list[str]) -> int:
+    """`runs ARGV` as the command line runs it: its exit status."""
+    return command(root, "runs", argv)
 
 
 def make_run(

@@ -70,13 +70,14 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     from omegaconf import OmegaConf
 
     from . import pipeline
-    from .settings import runtime_settings
+    from .settings import Settings, typed
 
     pipeline.check_stage(root, stage)
     function, schema = pipeline.load_stage(stage)
     section = pipeline.section(cfg, stage, schema)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    return runtime_settings(cfg, stage), function, section, config
+    keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
+    settings = typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys if key in cfg}})
+    return settings, function, section, OmegaConf.to_container(cfg, resolve=True)
 
 
 def stage_under_dvc(root: Path, args: list[str]) -> int:
@@ -99,7 +100,8 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
             f"{stage}.load_from reuses a run folder, which DVC does not track: set it to null "
             f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.load_from=...`"
         )
-    return 0 if execute(settings, function, section, config, ["(params.yaml)"]).ok else 1
+    record = execute(settings, function, section, config, ["(params.yaml)"])
+    return 0 if record["status"] == "completed" else 1
 
 
 def stage_with_hydra(root: Path) -> int:
@@ -125,8 +127,8 @@ def stage_with_hydra(root: Path) -> int:
         hydra_config = HydraConfig.get()
         multirun = hydra_config.mode == RunMode.MULTIRUN
         sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
-        outcome = execute(settings, function, section, config, hydra_config.overrides.task, sweep)
-        failed[-1] = not outcome.ok and not multirun  # a sweep's failures: in its summary
+        record = execute(settings, function, section, config, hydra_config.overrides.task, sweep)
+        failed[-1] = record["status"] != "completed" and not multirun  # a sweep's: in its summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
@@ -144,7 +146,12 @@ def command(root: Path, name: str, args: list[str]) -> int:
     if name in ("remote", "runs"):
         from . import remote, runs
 
-        return int((remote if name == "remote" else runs).main(root, args))
+        try:
+            return int((remote if name == "remote" else runs).main(root, args))
+        except (UsageError, remote.RemoteError, OSError) as error:  # OSError: a transfer cut off
+            again = "; run it again to finish" * isinstance(error, OSError)
+            print(f"error: {error}{again}", file=sys.stderr)
+            return 2 if isinstance(error, UsageError) else 1
     from . import pipeline
 
     if args:

@@ -77,30 +77,26 @@ def main(root: Path, argv: list[str]) -> int:
     parser = Parser(prog="remote", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("command", choices=("login", "check"))
     parser.add_argument("--remote", help="the remote's name (login: b2; check: the default)")
-    try:
-        args = parser.parse_args(argv)
-        if args.command == "check":
-            print(check(root, args.remote))
-            return 0
-        from dvc.config import Config
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        print(check(root, args.remote))
+        return 0
+    from dvc.config import Config
 
-        name, config = args.remote or "b2", Config(dvc_dir=str(root / ".dvc"))
-        if name not in config["remote"]:
-            raise RemoteError(f"there is no remote '{name}' yet; run `make use-b2 BUCKET=<bucket>`")
-        key_id, key = os.environ.get(KEY_ID_ENV, ""), os.environ.get(KEY_ENV, "")
-        if not (key_id and key) and sys.stdin.isatty():
-            key_id = input("B2 application key id: ").strip()
-            key = getpass.getpass("B2 application key: ").strip()
-        if not (key_id and key):
-            raise UsageError(f"no key: set {KEY_ID_ENV} and {KEY_ENV}, or run this in a terminal")
-        path = root / ".dvc" / "config.local"
-        path.touch(mode=0o600)
-        path.chmod(0o600)  # before the key goes in: the file may have existed, readable by all
-        with config.edit("local") as conf:
-            keys = {"access_key_id": key_id, "secret_access_key": key}
-            conf["remote"][name] = conf["remote"].get(name, {}) | keys
-        print(f"key stored for remote '{name}' in .dvc/config.local (mode 0600)")
-    except (UsageError, RemoteError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, UsageError) else 1
+    name, config = args.remote or "b2", Config(dvc_dir=str(root / ".dvc"))
+    if name not in config["remote"]:
+        raise RemoteError(f"there is no remote '{name}' yet; run `make use-b2 BUCKET=<bucket>`")
+    key_id, key = os.environ.get(KEY_ID_ENV, ""), os.environ.get(KEY_ENV, "")
+    if not (key_id and key) and sys.stdin.isatty():
+        key_id = input("B2 application key id: ").strip()
+        key = getpass.getpass("B2 application key: ").strip()
+    if not (key_id and key):
+        raise UsageError(f"no key: set {KEY_ID_ENV} and {KEY_ENV}, or run this in a terminal")
+    path = root / ".dvc" / "config.local"
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # before the key goes in: the file may have existed, readable by all
+    with config.edit("local") as conf:
+        keys = {"access_key_id": key_id, "secret_access_key": key}
+        conf["remote"][name] = conf["remote"].get(name, {}) | keys
+    print(f"key stored for remote '{name}' in .dvc/config.local (mode 0600)")
     return 0

@@ -24,16 +24,18 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import records
-from .logs import configure_logging, stage_logger
 from .provenance import record as record_provenance
 from .records import UsageError, check_name, replacing
-from .tracking import NullTracker, Tracker, open_tracker
+from .tracking import Tracker, open_tracker
 
 if TYPE_CHECKING:
     from .settings import Settings
 
 Metrics = dict[str, float]
 ARTIFACTS = "artifacts"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Run:
     dir: Path
     stage: str
     log: logging.Logger
-    tracker: Tracker = field(default_factory=NullTracker)
+    tracker: Tracker = field(default_factory=Tracker)
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
     _files: dict[str, Path] = field(default_factory=dict, repr=False)
 
@@ -85,19 +87,19 @@ class Run:
             shutil.copyfile(self._files[name], partial)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How a run ended: its id, status, error and overrides (for the end-of-sweep summary)."""
-
-    run_id: str
-    status: str
-    error: str | None = None
-    overrides: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the run completed."""
-        return self.status == "completed"
+def configure_logging(log_file: Path, level: str) -> logging.Logger:
+    """Send the package's log records to stderr and to `log_file` (the run's run.log)."""
+    if level.upper() not in LEVELS:
+        raise UsageError(f"runtime.log_level '{level}' is not one of {', '.join(LEVELS)}")
+    logger = logging.getLogger(ROOT_LOGGER)
+    for old in logger.handlers:  # a second run in one process replaces the first's handlers
+        old.close()
+    logger.handlers = [logging.StreamHandler(), logging.FileHandler(log_file, encoding="utf-8")]
+    for handler in logger.handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%dT%H:%M:%S%z"))
+    logger.setLevel(level.upper())
+    logger.propagate = False  # Hydra or a library may give the root logger handlers as well
+    return logger
 
 
 def seed_everything(seed: int) -> None:
@@ -108,10 +110,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -135,24 +133,27 @@ def execute(
     config: Mapping[str, Any],
     overrides: Sequence[str],
     sweep: str | None = None,
-) -> Outcome:
-    """Run a stage on its checked section; record it and the whole `config` in a new run folder."""
+) -> dict[str, Any]:
+    """Run a stage on its checked section; record it and the whole `config` in a new run folder.
+
+    Returns the run's record (run.json): its `status` says how the run ended.
+    """
     from omegaconf import OmegaConf
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
     run_id, run_dir = records.create_run_dir(records.runs_dir(Path(settings.root)), stage)
-    log = configure_logging(run_dir / "run.log", settings.runtime.log_level, run_dir / "log.jsonl")
+    log = configure_logging(run_dir / "run.log", settings.runtime.log_level)
     record: dict[str, Any] = {"id": run_id, "stage": stage, "sweep": sweep}
-    run = Run(id=run_id, dir=run_dir, stage=stage, log=stage_logger(stage))
+    run = Run(id=run_id, dir=run_dir, stage=stage, log=logging.getLogger(f"{ROOT_LOGGER}.{stage}"))
     started, error, metrics = time.perf_counter(), None, {}
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main else None  # recorded from here on
     try:
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
         provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
-        record.update(overrides=list(overrides), status="running", started=_now())
-        record.update(mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
-        record.update(host=socket.gethostname())
+        record.update(overrides=list(overrides), status="running", mode=settings.runtime.mode)
+        record.update(argv=sys.argv, pid=os.getpid(), host=socket.gethostname())
+        record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         records.write_json(run_dir / "run.json", record)
         log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
         seed_everything(settings.seed)
@@ -174,12 +175,13 @@ def execute(
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
-        record.update(ended=_now(), duration_s=round(time.perf_counter() - started, 3))
-        record.update(metrics=metrics, artifacts=run.artifacts)
+        record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
         record["tracker"] = run.tracker.finish(metrics, 0 if error is None else 1)
+        record["artifacts"] = run.artifacts
         records.write_json(run_dir / "run.json", record)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
     if error is not None and (debug or not isinstance(error, Exception)):
         raise error
-    return Outcome(run_id, str(record["status"]), record.get("error"), " ".join(overrides))
+    return record

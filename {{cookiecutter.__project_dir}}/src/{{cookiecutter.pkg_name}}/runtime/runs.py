@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from . import records
 from .records import RECORD, TIMESTAMP_FORMAT, UsageError, read_json
-from .remote import Parser, RemoteError, check
+from .remote import Parser, check
 
 STATUSES = ("running", "completed", "failed", "interrupted", "died")  # died: its process is gone
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -80,26 +79,21 @@ def main(root: Path, argv: list[str]) -> int:
     only = parser.add_mutually_exclusive_group()
     for status in STATUSES:
         only.add_argument(f"--{status}", dest="status", action="store_const", const=status)
-    try:
-        args = parser.parse_args(argv)
-        runs, prefix = records.runs_dir(root), args.prefix and records.check_name(args.prefix)
-        if args.command == "show":
-            return _show(runs, prefix, args.newest)
-        last = args.last or "1s"
-        if not (last[:-1].isdecimal() and 0 < int(last[:-1]) < 10**5 and last[-1] in UNITS):
-            raise UsageError(f"--last '{args.last}' is not a duration; use e.g. 30m, 3h, 2d")
-        since = timedelta(seconds=int(last[:-1]) * UNITS[last[-1]]) if args.last else None
-        filters: Filters = (prefix, args.status, since)
-        if args.command != "ls":
-            return (_rm if args.command == "rm" else _sync)(root, runs, args, filters)
-        found, total = find_runs(*filters, runs), _plural(len(_names(runs, None, None)), "run")
-        shown = f"{len(found):,} of " * any(filters) if found else "no runs match: "
-        print(f"{_table(found)}\n" * bool(found) + f"{shown}{total} in {runs.name}/")
-        return 0
-    except (UsageError, RemoteError, OSError) as error:  # OSError: a transfer cut off
-        again = "; run it again to finish" * isinstance(error, OSError)
-        print(f"error: {error}{again}", file=sys.stderr)
-        return 2 if isinstance(error, UsageError) else 1
+    args = parser.parse_args(argv)
+    runs, prefix = records.runs_dir(root), args.prefix and records.check_name(args.prefix)
+    if args.command == "show":
+        return _show(runs, prefix, args.newest)
+    last = args.last or "1s"
+    if not (last[:-1].isdecimal() and 0 < int(last[:-1]) < 10**5 and last[-1] in UNITS):
+        raise UsageError(f"--last '{args.last}' is not a duration; use e.g. 30m, 3h, 2d")
+    since = timedelta(seconds=int(last[:-1]) * UNITS[last[-1]]) if args.last else None
+    filters: Filters = (prefix, args.status, since)
+    if args.command != "ls":
+        return (_rm if args.command == "rm" else _sync)(root, runs, args, filters)
+    found, total = find_runs(*filters, runs), _plural(len(_names(runs, None, None)), "run")
+    shown = f"{len(found):,} of " * any(filters) if found else "no runs match: "
+    print(f"{_table(found)}\n" * bool(found) + f"{shown}{total} in {runs.name}/")
+    return 0
 
 
 def _show(runs: Path, prefix: str | None, newest: bool) -> int:

@@ -53,10 +53,3 @@ def typed(schema: type[T], values: Any, where: str = "") -> T:
     except OmegaConfBaseException as error:
         key = ".".join(filter(None, [where, str(getattr(error, "full_key", "") or "")]))
         raise UsageError(f"config key '{key}': {str(error).splitlines()[0]}") from error
-
-
-def runtime_settings(cfg: DictConfig, stage: str) -> Settings:
-    """The template's settings for running `stage`, from a composed config."""
-    keys = [key for key in ("seed", "root", "experiment_name", "runtime", "logger") if key in cfg]
-    values = {key: cfg[key] for key in keys}
-    return typed(Settings, {"stage": stage, **values})

@@ -51,25 +51,21 @@ def report(sweep: Sweep) -> int:
     cutoff = (sweep.started - timedelta(minutes=5)).strftime(TIMESTAMP_FORMAT)
     ids = [match for path in sweep.runs.glob("*") if (match := RUN_ID.match(path.name))]
     found = [read_json(sweep.runs / m.string / RECORD) for m in ids if m["stamp"] >= cutoff]
-    found = sorted(
-        (r for r in found if r.get("sweep") == sweep.name), key=lambda r: str(r.get("started"))
-    )
+    found = [r for r in found if r.get("sweep") == sweep.name]
+    found.sort(key=lambda record: str(record.get("started")))
     failed = [record for record in found if record.get("status") != "completed"]
     jobs = sum(1 for path in sweep.folder.glob("*") if path.name.isdigit())
     missing = max(0, jobs - len(found))
     done = len(found) - len(failed)
     print(f"sweep {sweep.name}: {done} of {len(found) + missing} runs completed")
-    if failed:
-        print(f"error: {len(failed)} of {len(found)} runs failed:", file=sys.stderr)
+    errors = [f"error: {len(failed)} of {len(found)} runs failed:"] if failed else []
     for record in failed:
         overrides = " ".join(map(str, record.get("overrides") or []))
         error = record.get("error") or f"status {record.get('status')}"
-        print(f"  {record.get('id')} ({overrides}): {error}", file=sys.stderr)
+        errors.append(f"  {record.get('id')} ({overrides}): {error}")
     if missing:
-        print(
-            f"error: {missing} of {jobs} jobs left no run record; see {sweep.folder}",
-            file=sys.stderr,
-        )
+        errors.append(f"error: {missing} of {jobs} jobs left no run record; see {sweep.folder}")
+    print("\n".join(errors), file=sys.stderr, end="\n" * bool(errors))
     return 1 if failed or missing else 0
 
 

@@ -47,10 +47,6 @@ class Tracker:
         return info
 
 
-class NullTracker(Tracker):
-    """No tracker: metrics and artifacts stay in the run folder."""
-
-
 def has_wandb_credentials() -> bool:
     """Tell whether W&B can log in without asking: WANDB_API_KEY or a netrc entry."""
     try:
@@ -80,7 +76,7 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
     if logger.name not in ("wandb", "none"):
         raise UsageError(f"logger.name '{logger.name}' is not a tracker; use 'wandb' or 'none'")
     if logger.name == "none" or (mode := resolve_mode(logger, debug)) == "disabled":
-        return NullTracker()
+        return Tracker()
     options = {**run, "project": logger.project, "entity": logger.entity, "mode": mode}
     options.update(dir=str(run_dir), tags=[run.get("job_type"), *logger.tags])
     options["settings"] = {"silent": True, "console": "off"}
