@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import time
 from pathlib import Path
 
 import pytest
@@ -122,37 +120,6 @@ def test_exp_run_with_a_train_value_reaches_the_stage(project: Path) -> None:
     assert dvc_ran(result) == ["train", "evaluate"]
     assert curve_rows(project) == 4
     assert metrics(project) != before
-
-
-def test_a_queued_sweep_runs_every_experiment_on_two_workers(project: Path) -> None:
-    require_ok(run(["git", "checkout", "--", "."], cwd=project))
-    before = set((project / "runs").glob("train_*"))
-    grid = ["-S", "train.epochs=3", "-S", "model=ridge,mlp"]
-    queued = require_ok(uv_run(project, "dvc", "exp", "run", "--queue", *grid))
-    assert queued.stdout.count("Queued experiment") == 2
-    require_ok(uv_run(project, "dvc", "queue", "start", "-j", "2"))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        status = require_ok(uv_run(project, "dvc", "queue", "status")).stdout
-        if not re.search(r"\b(Queued|Running)\b", status):
-            break
-        time.sleep(1)
-    assert status.count("Success") == 2, status
-    shown = json.loads(require_ok(uv_run(project, "dvc", "exp", "show", "--json")).stdout)
-    scored = set()
-    for commit_entry in shown:
-        for exp in commit_entry.get("experiments") or []:
-            for rev in exp.get("revs") or []:
-                data = rev.get("data") or {}
-                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-                scores = data.get("metrics", {}).get("reports/metrics.json", {}).get("data", {})
-                if scores.get("rmse") is not None:
-                    scored.add(params["train"]["model"]["_target_"].rsplit(".", 1)[-1])
-    assert {"Ridge", "MLPRegressor"} <= scored
-    # The experiments ran in temporary copies; their run records are in this repository.
-    new = set((project / "runs").glob("train_*")) - before
-    assert len(new) == 2
-    assert {read_record(folder)["status"] for folder in new} == {"completed"}
 
 
 def test_dvc_and_the_project_compose_params_yaml_identically(project: Path) -> None:

@@ -22,6 +22,7 @@ its own, which reaches the package index only for what uv's cache lacks.)
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -32,10 +33,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import ROOT, bake, require_ok, run
+import yaml
+from conftest import ROOT, bake, read_record, require_ok, run
 from s3server import S3Server
+from wandb_files import of_type, wandb_records
 
 pytestmark = pytest.mark.e2e
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -507,16 +511,24 @@ def test_an_expected_text_missing_from_the_output_fails(tmp_path: Path) -> None:
         run_blocks(text, tmp_path / "work", dict(os.environ))
 
 
-def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
-    bucket: Bucket, closed_port: int, uv: str, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def tutorial(
+    bucket: Bucket, closed_port: int, uv: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The folder the whole tutorial ran in, once for the module (the checks below read it)."""
+    tmp_path = tmp_path_factory.mktemp("tutorial")
     warm_uv_cache(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     env = tutorial_env(tmp_path, bucket, closed_port)
     run_blocks(substitute(TUTORIAL.read_text(encoding="utf-8")), work, env)
+    return work
 
-    first, second = work / FIRST, work / SECOND
+
+def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
+    tutorial: Path, bucket: Bucket
+) -> None:
+    first, second = tutorial / FIRST, tutorial / SECOND
     # make pull on the second machine restored every output, byte for byte ...
     stored = ignored_outputs(first)
     assert {"data/raw/clinic.csv", "models/model.joblib"} <= set(stored)
@@ -541,3 +553,67 @@ def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
         assert not committed_text_holding(project, KEY, KEY_ID)
         tracked = require_ok(run(["git", "ls-files", ".dvc"], cwd=project)).stdout.split()
         assert ".dvc/config.local" not in tracked
+
+
+def sweep_records(project: Path, launcher: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The run folders and records of the tutorial's sweep on `launcher` (step 13)."""
+    folders = [path.parent for path in (project / "runs").glob("*/run.json")]
+    runs = [(folder, read_record(folder)) for folder in folders]
+    sweeps = {str(record["sweep"]) for _, record in runs if record["sweep"]}
+    multirun = project / "runs" / ".multirun"
+    submitit = {
+        name for name in sweeps if (multirun / name.removeprefix("sweep-") / ".submitit").is_dir()
+    }
+    (wanted,) = submitit if launcher == "submitit_local" else sweeps - submitit
+    return [(folder, record) for folder, record in runs if record["sweep"] == wanted]
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_each_sweep_job_left_a_record_and_a_wandb_run_in_the_sweeps_group(
+    tutorial: Path, launcher: str
+) -> None:
+    project = tutorial / FIRST
+    runs = sweep_records(project, launcher)
+    records = [record for _, record in runs]
+    assert len(records) == 4
+    assert [record["status"] for record in records] == ["completed"] * 4
+    assert len({" ".join(record["overrides"]) for record in records}) == 4
+    (name,) = {record["sweep"] for record in records}
+    assert name.startswith("sweep-")
+    # The jobs ran outside the command's process, in more than one process.
+    assert len({record["pid"] for record in records}) >= 2
+    starts = [of_type(wandb_records(project, path), "run")[0] for path, _ in runs]
+    assert {start["run_group"] for start in starts} == {name}
+    assert {start["job_type"] for start in starts} == {"train"}
+    # Each record names its W&B run; each W&B run is named after its record.
+    assert sorted(start["run_id"] for start in starts) == sorted(
+        record["tracker"]["wandb_id"] for record in records
+    )
+    assert sorted(start["display_name"] for start in starts) == sorted(r["id"] for r in records)
+    if launcher == "submitit_local":
+        folder = project / "runs" / ".multirun" / name.removeprefix("sweep-") / ".submitit"
+        assert len(list(folder.glob("*/*_result.pkl"))) == 4
+
+
+def test_queued_experiments_ran_in_copies_and_left_their_records_in_the_project(
+    tutorial: Path,
+) -> None:
+    """Step 7 queued `train.epochs=10,50`: DVC ran train in temporary copies of the project."""
+    project = tutorial / FIRST
+    statuses: dict[int, list[str]] = {}  # train.epochs: the statuses of DVC's train runs
+    for folder in (project / "runs").glob("train_*"):
+        record = read_record(folder)
+        if record["overrides"] == ["(params.yaml)"]:
+            config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+            statuses.setdefault(config["train"]["epochs"], []).append(record["status"])
+    assert (statuses.get(10), statuses.get(50)) == (["completed"], ["completed"])
+    command = [".venv/bin/dvc", "exp", "show", "--json", "--all-commits"]
+    shown = require_ok(run(command, cwd=project)).stdout
+    scored = {
+        rev["data"]["params"]["params.yaml"]["data"]["train"]["epochs"]
+        for entry in json.loads(shown)
+        for exp in entry.get("experiments") or []
+        for rev in exp.get("revs") or []
+        if (rev.get("data") or {}).get("metrics")
+    }
+    assert {10, 50} <= scored

@@ -76,7 +76,8 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     function, schema = pipeline.load_stage(stage)
     section = pipeline.section(cfg, stage, schema)
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
-    settings = typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys if key in cfg}})
+    values = {key: cfg[key] for key in keys if key in cfg}
+    settings = typed(Settings, {"stage": stage, **values})
     return settings, function, section, OmegaConf.to_container(cfg, resolve=True)
 
 
