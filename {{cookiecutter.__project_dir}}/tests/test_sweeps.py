@@ -20,7 +20,7 @@ from {{ cookiecutter.pkg_name }}.runtime.records import (
     runs_dir,
     write_json,
 )
-from {{ cookiecutter.pkg_name }}.runtime.sweeps import Sweep, report, sweep_name
+from {{ cookiecutter.pkg_name }}.runtime.sweeps import report, sweep_name
 
 
 def test_a_sweep_says_how_many_of_its_runs_completed(main: Main) -> None:
@@ -69,7 +69,7 @@ def test_a_job_that_left_no_record_counts_as_failed_and_other_runs_do_not_count(
     for other in ("sweep-other", None):  # another sweep's run, and a single run
         run_id, run_dir = create_run_dir(runs, stage_names()[0])
         write_json(run_dir / RECORD, {"id": run_id, "status": "failed", "sweep": other})
-    assert report(Sweep(sweep_name(folder), runs, folder, started)) == 1
+    assert report(sweep_name(folder), runs, folder, started) == 1
     out, err = capsys.readouterr()
     assert ": 1 of 3 runs completed" in out
     assert "error: 1 of 2 runs failed:" in err

@@ -84,7 +84,7 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
 def stage_under_dvc(root: Path, args: list[str]) -> int:
     """Run a stage for DVC: its config is params.yaml, exactly as DVC tracked it."""
     from . import pipeline
-    from .run import execute
+    from .run import execute, exit_status
 
     if len(args) != 1 or not args[0].startswith("stage="):
         raise UsageError(
@@ -101,8 +101,7 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
             f"{stage}.load_from reuses a run folder, which DVC does not track: set it to null "
             f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.load_from=...`"
         )
-    record = execute(settings, function, section, config, ["(params.yaml)"])
-    return 0 if record["status"] == "completed" else 1
+    return exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
 
 
 def stage_with_hydra(root: Path) -> int:
@@ -113,13 +112,13 @@ def stage_with_hydra(root: Path) -> int:
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
 
-    from .run import execute
+    from .run import execute, exit_status
     from .sweeps import report_all, sweep_name
 
-    failed: list[bool] = []  # one entry per job started here: did it fail?
+    failed: list[int] = []  # one exit status per job started here
 
     def task(cfg: DictConfig) -> None:
-        failed.append(True)
+        failed.append(1)
         try:
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
         except UsageError as error:
@@ -129,7 +128,7 @@ def stage_with_hydra(root: Path) -> int:
         multirun = hydra_config.mode == RunMode.MULTIRUN
         sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
         record = execute(settings, function, section, config, hydra_config.overrides.task, sweep)
-        failed[-1] = record["status"] != "completed" and not multirun  # a sweep's: in its summary
+        failed[-1] = 0 if multirun else exit_status(record)  # a sweep's: in its summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
@@ -139,7 +138,7 @@ def stage_with_hydra(root: Path) -> int:
         if failed:  # raised from a run: debug mode wants the whole traceback
             raise
         raise UsageError(f"{str(error).splitlines()[0]}; see --help") from error
-    return max(int(any(failed)), report_all())
+    return max([*failed, report_all()])
 
 
 def command(root: Path, name: str, args: list[str]) -> int:

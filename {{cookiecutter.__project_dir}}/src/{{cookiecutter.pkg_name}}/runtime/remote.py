@@ -24,8 +24,7 @@ class RemoteError(RuntimeError):
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one-line UsageErrors (exit status 2)."""
 
-    def error(self, message: str) -> NoReturn:
-        """Raise instead of printing the usage and exiting."""
+    def error(self, message: str) -> NoReturn:  # argparse's own would print and exit
         raise UsageError(f"{message}; see `{self.prog} --help`")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import os
 import random
 import shutil
@@ -31,7 +32,7 @@ from .tracking import Tracker, open_tracker
 if TYPE_CHECKING:
     from .settings import Settings
 
-Metrics = dict[str, float]
+Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
 ARTIFACTS = "artifacts"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
@@ -48,14 +49,19 @@ class Run:
     log: logging.Logger
     tracker: Tracker = field(default_factory=Tracker)
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
     _files: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record metrics (per epoch when `step` is given) in the run folder and the tracker."""
-        values = {key: float(value) for key, value in metrics.items()}
+        values = {key: _number(value) for key, value in metrics.items()}
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as lines:  # one per call
             lines.write(json.dumps({"step": step, **values}) + "\n")
         self.tracker.log(values, step=step)
+
+    def note(self, **facts: Any) -> None:
+        """Keep facts that are not metrics (the task a stage chose) in run.json and the tracker."""
+        self.notes.update(facts)
 
     @contextmanager
     def artifact(self, name: str, kind: str = "file") -> Iterator[Path]:
@@ -112,6 +118,16 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
+def _number(value: Any) -> float:  # a count (numpy's too) stays an int, as JSON keeps it
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def exit_status(record: Mapping[str, Any]) -> int:
+    """0 for a completed run, 2 for bad input (a UsageError: one line), 1 for other failures."""
+    usage = str(record.get("error")).startswith(f"{UsageError.__name__}:")
+    return 0 if record["status"] == "completed" else 2 if usage else 1
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # a scheduler's SIGTERM: the run is recorded as interrupted
 
@@ -119,9 +135,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def _checked(stage: str, metrics: object) -> Metrics:
     if not isinstance(metrics, Mapping):
         raise TypeError(f"stage '{stage}' returned {type(metrics).__name__}; return a dict")
-    checked = {str(key): float(value) for key, value in metrics.items()}
-    bad = [key for key, value in checked.items() if not math.isfinite(value)]
-    if bad:
+    checked = {str(key): _number(value) for key, value in metrics.items()}
+    if bad := [key for key, value in checked.items() if not math.isfinite(value)]:
         raise ValueError(f"stage '{stage}' returned non-finite metrics: {', '.join(bad)}")
     return checked
 
@@ -171,14 +186,15 @@ def execute(
         record["error"] = f"{type(caught).__name__}: {caught}"
         record["traceback"] = traceback.format_exc()
         ending = f"{record['status']}: {record['error']}"
-        log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=not interrupted)
+        traced = not (interrupted or isinstance(caught, UsageError))  # bad input: one line
+        log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=traced)
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
         record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
-        record["tracker"] = run.tracker.finish(metrics, 0 if error is None else 1)
-        record["artifacts"] = run.artifacts
+        record["tracker"] = run.tracker.finish({**run.notes, **metrics}, 0 if error is None else 1)
+        record.update(artifacts=run.artifacts, notes=run.notes)
         records.write_json(run_dir / "run.json", record)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)

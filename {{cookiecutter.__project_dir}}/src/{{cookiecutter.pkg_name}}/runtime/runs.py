@@ -64,7 +64,7 @@ def read_run(path: Path, record: dict[str, Any] | None = None) -> RunInfo:
     took, metrics = record.get("duration_s"), record.get("metrics")
     took = float(took) if isinstance(took, int | float) else None
     metrics = metrics if isinstance(metrics, dict) else {}
-    metrics = {str(k): float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+    metrics = {str(k): v for k, v in metrics.items() if isinstance(v, int | float)}
     return RunInfo(path.name, stage, status, started, took, metrics, path)
 
 
@@ -113,7 +113,7 @@ def _show(runs: Path, prefix: str | None, newest: bool) -> int:
     record, facts = read_json(run.path / RECORD), read_json(run.path / "provenance.json")
     rows = {"folder": run.path, "mode": record.get("mode"), "error": record.get("error")}
     print(_table([run]) + lines(rows, ""))
-    print("\nmetrics" + (lines({k: f"{v:.6g}" for k, v in run.metrics.items()}) or ": none"))
+    print("\nmetrics" + (lines({k: _number(v, 6) for k, v in run.metrics.items()}) or ": none"))
     changed = [f"\n  {o}" for o in record.get("overrides") or [] if not str(o).startswith("stage=")]
     print("\nchanged from conf/ on the command line" + ("".join(changed) or ": none"))
     rows = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in facts.items()}
@@ -208,10 +208,14 @@ def _table(runs: list[RunInfo]) -> str:
         d = r.duration_s
         took = "-" if d is None else f"{d:.1f}s" if d < 60 else str(timedelta(seconds=round(d)))
         started = r.started.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        metric = next((f"{name}={value:.4g}" for name, value in r.metrics.items()), "-")
+        metric = next((f"{name}={_number(value, 4)}" for name, value in r.metrics.items()), "-")
         rows.append((r.id, r.stage, r.status, started, took, metric))
     widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
     return "\n".join("  ".join(map(str.ljust, row, widths)).rstrip() for row in rows)
+
+
+def _number(value: float, digits: int) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}g}"
 
 
 def _plural(count: int, noun: str) -> str:

@@ -35,7 +35,7 @@ class Tracker:
         if self.run is not None:
             self.run.log_artifact(str(path), name=f"{self.run.name}-{path.stem}", type=kind)
 
-    def finish(self, summary: Mapping[str, float], exit_code: int) -> dict[str, str]:
+    def finish(self, summary: Mapping[str, Any], exit_code: int) -> dict[str, str]:
         """Store the final metrics, close the run with the stage's exit code, say where it went."""
         if self.run is None:
             return {"tracker": "none"}

@@ -1,49 +1,69 @@
-"""Small helpers the stages share: reading and writing numeric tables as CSV."""
+"""What the stages share: reading tables (CSV or parquet), writing parquet, the task."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
+import pandas as pd
 
-from ..runtime import replacing
+from ..runtime import UsageError, replacing
 
-Table = NDArray[np.float64]
-
-
-def write_table(path: Path, columns: Sequence[str], rows: Table) -> None:
-    """Write a 2-D float array as CSV with a header row (whole, or not at all)."""
-    with replacing(path) as partial, partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows(rows.tolist())
+TASKS = ("regression", "classification")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def read_table(path: Path) -> tuple[list[str], Table]:
-    """Read a CSV written by `write_table`: the header and a 2-D float array."""
+def read_table(path: Path) -> pd.DataFrame:
+    """A raw table: CSV (any delimiter pandas can sniff) or parquet; bad files in one line."""
+    name = path.name.lower()
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; run the stage that writes it first")
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle))
-    rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
-    return header, rows
+        raise UsageError(f"{path} does not exist; put the file there or fix data.source")
+    try:
+        if name.endswith(PARQUET_SUFFIXES):
+            return pd.read_parquet(path)
+        if name.endswith(CSV_SUFFIXES):
+            # pyarrow's reader: several threads, empty cells read as missing values
+            return pd.read_csv(path, sep="\t" if ".tsv" in name else ",", engine="pyarrow")
+    except (ValueError, OSError, UnicodeDecodeError) as error:  # pandas' and pyarrow's errors
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{path} cannot be read as a table ({first}); check the file") from error
+    raise UsageError(
+        f"{path} is neither CSV nor parquet; save it as .csv or .parquet (pandas: to_csv, "
+        "to_parquet) and point data.source at it"
+    )
 
 
-def split_target(columns: Sequence[str], rows: Table, target: str) -> tuple[Table, Table]:
-    """Split a table into features X and target y."""
-    if target not in columns:
-        raise KeyError(
-            f"target column '{target}' is not in the table (columns: {', '.join(columns)})"
-        )
-    index = list(columns).index(target)
-    return np.delete(rows, index, axis=1), rows[:, index]
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Write a DataFrame as parquet, column types and `attrs` (such as the task) kept; whole,
+    or not at all."""
+    with replacing(path) as partial:
+        frame.to_parquet(partial, index=False, compression="zstd")
 
 
-def read_xy(path: Path, target: str) -> tuple[list[str], Table, Table]:
-    """Read a table and split it: the feature names, features X and target y."""
-    columns, rows = read_table(path)
-    x, y = split_target(columns, rows, target)
-    return [name for name in columns if name != target], x, y
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write a small table (a curve, plot data) as CSV for DVC's plots; whole, or not at all."""
+    with replacing(path) as partial:
+        frame.to_csv(partial, index=False, float_format="%.6g")
+
+
+def read_stage_table(path: Path) -> pd.DataFrame:
+    """A table an earlier stage wrote (parquet), or one line naming the stage to run."""
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist; run the stage that writes it first")
+    return pd.read_parquet(path)
+
+
+def task_of(frame: pd.DataFrame) -> str:
+    """The task prepare decided and stored with the table."""
+    task = frame.attrs.get("task")
+    if task not in TASKS:
+        raise UsageError("the table has no task recorded; run stage=prepare again")
+    return str(task)
+
+
+def features_and_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Split a table into its feature columns and its target column."""
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise UsageError(f"no target column '{target}' (columns: {columns}); set data.target")
+    return frame.drop(columns=[target]), frame[target]

@@ -1,17 +1,24 @@
-"""Score the trained model on the test set: metrics JSON, predictions table and a plot."""
+"""Score the saved model on the raw test rows: metrics, plot data for DVC, and figures."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.base import is_classifier
+from sklearn.preprocessing import label_binarize
 
 from ..runtime import Metrics, Run, UsageError, write_text
-from ._io import Table, read_xy, write_table
+from ._io import features_and_target, read_stage_table, task_of, write_csv
+
+# The plot data files of each task, in `plots_dir` (dvc.yaml's top-level `plots` draws them).
+PLOTS = {"regression": ("pred_vs_actual.csv",), "classification": ("confusion.csv", "roc.csv")}
 
 
 @dataclass
@@ -21,49 +28,130 @@ class EvaluateConfig:
     input_dir: str
     model_path: str
     target: str
+    seed: int
+    max_points: int
     metrics_json: str
-    predictions_csv: str
-    figure_png: str
+    plots_dir: str
+    figures_dir: str
+
+
+def check_columns(model: Any, x: pd.DataFrame, where: Path) -> None:
+    """Refuse rows whose columns are not the ones the model was trained on, naming them."""
+    trained = [str(name) for name in getattr(model, "feature_names_in_", x.columns)]
+    if list(map(str, x.columns)) == trained:
+        return
+    missing = [name for name in trained if name not in set(map(str, x.columns))]
+    new = [str(name) for name in x.columns if str(name) not in set(trained)]
+    what = "; ".join(
+        f"{label} {', '.join(names[:10])}"
+        for label, names in (("missing:", missing), ("not seen in training:", new))
+        if names
+    )
+    raise UsageError(
+        f"{where}: its columns differ from the model's ({what or 'another order'}); "
+        "run the pipeline again on this data (`make repro`), or give the columns it was trained on"
+    )
+
+
+def sample(frame: pd.DataFrame, most: int, seed: int) -> pd.DataFrame:
+    """At most `most` rows of `frame`, drawn with the seed (plot data stays small in git)."""
+    return frame if len(frame) <= most else frame.sample(n=most, random_state=seed)
+
+
+def regression_report(
+    y: Any, predicted: Any, cfg: EvaluateConfig
+) -> tuple[Metrics, dict[str, pd.DataFrame]]:
+    """RMSE, MAE and R², and the predicted-versus-actual points."""
+    scores = {
+        "rmse": skm.root_mean_squared_error(y, predicted),
+        "mae": skm.mean_absolute_error(y, predicted),
+        "r2": skm.r2_score(y, predicted),
+    }
+    points = pd.DataFrame({"actual": np.asarray(y), "predicted": predicted})
+    return scores, {"pred_vs_actual.csv": sample(points, cfg.max_points, cfg.seed)}
+
+
+def classification_report(
+    model: Any, x: pd.DataFrame, y: Any, cfg: EvaluateConfig
+) -> tuple[Metrics, dict[str, pd.DataFrame]]:
+    """Accuracy, balanced accuracy, macro F1, ROC AUC, log loss; the confusion and ROC data."""
+    predicted = model.predict(x)
+    scores = {
+        "accuracy": skm.accuracy_score(y, predicted),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, predicted),
+        "f1_macro": skm.f1_score(y, predicted, average="macro"),
+    }
+    pairs = pd.DataFrame({"actual": np.asarray(y).astype(str), "predicted": predicted.astype(str)})
+    plots = {"confusion.csv": sample(pairs, cfg.max_points, cfg.seed)}
+    if hasattr(model, "predict_proba"):
+        proba, classes = model.predict_proba(x), model.classes_
+        truth = label_binarize(y, classes=classes)  # binary: one column, 1 for classes[1]
+        if len(classes) == 2:  # the ROC curve of the second class
+            scores["roc_auc"] = skm.roc_auc_score(truth.ravel(), proba[:, 1])
+            fpr, tpr, _ = skm.roc_curve(truth.ravel(), proba[:, 1])
+        else:  # one-vs-rest AUC; the curve is the micro-average over the classes
+            scores["roc_auc"] = skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes)
+            fpr, tpr, _ = skm.roc_curve(truth.ravel(), proba.ravel())
+        scores["log_loss"] = skm.log_loss(y, proba, labels=classes)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), cfg.max_points)).astype(int))
+        plots["roc.csv"] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
+    return scores, plots
 
 
 def evaluate(cfg: EvaluateConfig, run: Run) -> Metrics:
-    """Score the trained model on the test set: metrics JSON, predictions table and a plot."""
-    model_path = Path(cfg.model_path)
+    """Score the saved model on the raw test rows: metrics, plot data for DVC, and figures."""
+    model_path, test_path = Path(cfg.model_path), Path(cfg.input_dir) / "test.parquet"
     if not model_path.is_file():
         raise UsageError(f"{model_path} does not exist; run stage=train first")
     model = joblib.load(model_path)
-    _, x_test, y_test = read_xy(Path(cfg.input_dir) / "test.csv", cfg.target)
-    predicted = model.predict(x_test)
-    metrics = {
-        "rmse": root_mean_squared_error(y_test, predicted),
-        "mae": mean_absolute_error(y_test, predicted),
-        "r2": r2_score(y_test, predicted),
-    }
-    write_text(Path(cfg.metrics_json), json.dumps(metrics, indent=2) + "\n")
-    write_table(
-        Path(cfg.predictions_csv), ["actual", "predicted"], np.column_stack([y_test, predicted])
-    )
-    with run.artifact("pred_vs_actual.png", kind="plot") as path:
-        plot_predictions(y_test, predicted, path, type(model.regressor_).__name__)
-    run.publish("pred_vs_actual.png", Path(cfg.figure_png))
-    run.log.info(
-        "test %s -> %s", " ".join(f"{k}={v:.3f}" for k, v in metrics.items()), cfg.metrics_json
-    )
-    return {key: float(value) for key, value in metrics.items()}
+    test = read_stage_table(test_path)
+    task = task_of(test)
+    x, y = features_and_target(test, cfg.target)
+    check_columns(model, x, test_path)
+    if is_classifier(model) != (task == "classification"):
+        raise UsageError(f"{model_path} was not trained for {task}; run stage=train again")
+    if task == "regression":
+        scores, plots = regression_report(y, model.predict(x), cfg)
+    else:
+        scores, plots = classification_report(model, x, y, cfg)
+    scores = {key: float(value) for key, value in scores.items()}
+    write_text(Path(cfg.metrics_json), json.dumps(scores, indent=2) + "\n")
+    plots_dir, figures_dir = Path(cfg.plots_dir), Path(cfg.figures_dir)
+    for name in (n for names in PLOTS.values() for n in names if n not in plots):
+        (plots_dir / name).unlink(missing_ok=True)  # another task's, from an earlier run
+        (figures_dir / Path(name).with_suffix(".png").name).unlink(missing_ok=True)
+    for name, frame in plots.items():
+        write_csv(plots_dir / name, frame)
+        figure = Path(name).with_suffix(".png").name
+        with run.artifact(figure, kind="plot") as path:
+            draw(name, frame, path, type(model[-1]).__name__)
+        run.publish(figure, figures_dir / figure)
+    shown = " ".join(f"{key}={value:.4g}" for key, value in scores.items())
+    run.log.info("test (%s, %d rows): %s -> %s", task, len(test), shown, cfg.metrics_json)
+    return scores
 
 
-def plot_predictions(actual: Table, predicted: Table, path: Path, title: str) -> None:
-    """Save a predicted-versus-actual scatter plot as PNG."""
+def draw(name: str, frame: pd.DataFrame, path: Path, model_name: str) -> None:
+    """Draw a plot data file as a PNG figure: scatter, confusion matrix or ROC curve."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed: the plot only goes to a file
     import matplotlib.pyplot as plt
 
-    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(actual, predicted, s=12, alpha=0.7)
-    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
-    ax.set(xlabel="actual", ylabel="predicted", title=f"{title}: predicted vs actual")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if name == "pred_vs_actual.csv":
+        low, high = frame.min().min(), frame.max().max()
+        ax.scatter(frame["actual"], frame["predicted"], s=10, alpha=0.6)
+        ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+        ax.set(xlabel="actual", ylabel="predicted", title=f"{model_name}: predicted vs actual")
+    elif name == "confusion.csv":
+        skm.ConfusionMatrixDisplay.from_predictions(frame["actual"], frame["predicted"], ax=ax)
+        ax.set_title(f"{model_name}: confusion matrix")
+    else:
+        ax.plot(frame["fpr"], frame["tpr"])
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        ax.set(
+            xlabel="false positive rate", ylabel="true positive rate", title=f"{model_name}: ROC"
+        )
     fig.savefig(path, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)

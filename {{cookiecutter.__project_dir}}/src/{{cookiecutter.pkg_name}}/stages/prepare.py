@@ -1,16 +1,19 @@
-"""Load the raw table and split it into train and test sets."""
+"""Load the raw table, decide the task and split it into train and test sets (parquet)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import Table, read_table, write_table
+from ._io import TASKS, read_table, write_table
+
+MAX_CLASSES = 20  # `auto`: an integer target with at most this many values is a class label
 
 
 @dataclass
@@ -20,14 +23,15 @@ class PrepareConfig:
     source: str
     source_file: str
     target: str
+    task: str
     limit: int | None
     test_size: float
     seed: int
     output_dir: str
 
 
-def load_source(source: str, target: str) -> tuple[list[str], Table]:
-    """Return the columns and rows of `sklearn:<name>` (a bundled data set) or of a CSV file."""
+def load_source(source: str) -> pd.DataFrame:
+    """The table of `sklearn:<name>` (a data set bundled with scikit-learn) or of a file."""
     if not source.startswith("sklearn:"):
         return read_table(Path(source))
     name = source.removeprefix("sklearn:")
@@ -35,28 +39,91 @@ def load_source(source: str, target: str) -> tuple[list[str], Table]:
     if loader is None or name in ("files", "sample_image", "sample_images", "svmlight_file"):
         raise UsageError(
             f"data.source '{source}' is not a data set bundled with scikit-learn "
-            "(e.g. sklearn:diabetes); give a CSV path instead"
+            "(e.g. sklearn:diabetes); give the path of a CSV or parquet file instead"
         )
-    bunch = loader()
-    columns = [*map(str, bunch.feature_names), target]
-    return columns, np.column_stack([bunch.data, bunch.target]).astype(np.float64)
+    frame: pd.DataFrame = loader(as_frame=True).frame
+    return frame
+
+
+def decide_task(target: pd.Series, task: str, where: str) -> str:
+    """`regression` or `classification`: as configured, or (`auto`) from the target's values.
+
+    Text, booleans and integers with few distinct values are class labels; the rest is a
+    number to regress.
+    """
+    if task not in (*TASKS, "auto"):
+        raise UsageError(f"data.task '{task}' is not one of auto, {', '.join(TASKS)}")
+    values = target.dropna()
+    if task == "auto":
+        whole = is_integer_dtype(values) or (
+            is_float_dtype(values) and bool((values == values.round()).all())
+        )
+        few = values.nunique() <= MAX_CLASSES
+        numeric = is_numeric_dtype(values) and not is_bool_dtype(values)
+        task = "classification" if not numeric or (whole and few) else "regression"
+    if task == "regression" and not (is_numeric_dtype(values) and not is_bool_dtype(values)):
+        raise UsageError(
+            f"{where}: target '{target.name}' holds text, which cannot be regressed; "
+            "set data.task to classification (or auto)"
+        )
+    if task == "classification" and values.nunique() < 2:
+        raise UsageError(
+            f"{where}: target '{target.name}' has {values.nunique()} class "
+            f"({', '.join(map(str, values.unique()[:1])) or 'no values'}); a classifier "
+            "needs at least two: check the column, or set data.target to another one"
+        )
+    return task
+
+
+def check_table(frame: pd.DataFrame, target: str, where: str) -> pd.DataFrame:
+    """The table, if it can be learned from: its target column there, no column empty."""
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:30]))
+        raise UsageError(
+            f"{where}: no column '{target}' (columns: {columns}); set data.target to the "
+            "column to predict"
+        )
+    empty = [str(name) for name in frame.columns if frame[name].isna().all()]
+    if empty or frame.empty:
+        what = f"column '{empty[0]}' is empty in every row" if empty else "the table has no rows"
+        raise UsageError(f"{where}: {what}; drop it from the file or fill it in")
+    return frame
 
 
 def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
-    """Load the raw table and split it into train and test sets."""
-    columns, rows = load_source(cfg.source, cfg.target)
+    """Load the raw table, decide the task and split it into train and test sets (parquet)."""
+    frame = check_table(load_source(cfg.source), cfg.target, cfg.source)
     if cfg.limit is not None:
-        rows = rows[: cfg.limit]
-    train_rows, test_rows = train_test_split(rows, test_size=cfg.test_size, random_state=cfg.seed)
+        frame = frame.head(cfg.limit)
+    unlabelled = frame[cfg.target].isna()
+    if unlabelled.any():  # rows with no target teach nothing and cannot be scored
+        run.log.warning("dropping %d rows whose target is empty", int(unlabelled.sum()))
+        frame = frame[~unlabelled]
+    task = decide_task(frame[cfg.target], cfg.task, cfg.source)
+    counts = frame[cfg.target].value_counts() if task == "classification" else None
+    stratify = frame[cfg.target] if counts is not None and counts.min() >= 2 else None
+    train, test = train_test_split(
+        frame, test_size=cfg.test_size, random_state=cfg.seed, stratify=stratify
+    )
     out = Path(cfg.output_dir)
-    write_table(out / "train.csv", columns, train_rows)
-    write_table(out / "test.csv", columns, test_rows)
+    for name, part in (("train", train), ("test", test)):
+        part.attrs["task"] = task  # kept in the parquet file: the next stages read it
+        write_table(out / f"{name}.parquet", part)
+    run.note(task=task)
     run.log.info(
-        "%d rows from %s: %d train, %d test -> %s",
-        len(rows),
+        "%s of %s on %d rows from %s: %d train, %d test -> %s",
+        task,
+        cfg.target,
+        len(frame),
         cfg.source,
-        len(train_rows),
-        len(test_rows),
+        len(train),
+        len(test),
         out,
     )
-    return {"rows": len(rows), "train_rows": len(train_rows), "test_rows": len(test_rows)}
+    columns = len(frame.columns) - 1
+    return {
+        "rows": len(frame),
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "columns": columns,
+    }

@@ -1,4 +1,4 @@
-"""Fit the model: epoch by epoch where the estimator has partial_fit, in one fit otherwise."""
+"""Fit the model (epoch by epoch where it has partial_fit) and save it with the preprocessing."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 from hydra.utils import instantiate
+from sklearn.base import is_classifier, is_regressor
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.metrics import root_mean_squared_error
+from sklearn.metrics import accuracy_score, log_loss, r2_score, root_mean_squared_error
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import Table, read_xy, write_table
+from ._io import features_and_target, read_stage_table, task_of, write_csv
+
+# What the curve and the metrics call the loss and the score of each task.
+NAMES = {"regression": ("rmse", "r2"), "classification": ("log_loss", "accuracy")}
 
 
 @dataclass
@@ -28,91 +34,124 @@ class TrainConfig:
     model: dict[str, Any]
     epochs: int
     batch_size: int
+    preprocessor_path: str
     model_path: str
     curve_csv: str
     load_from: str | None = None
 
 
-def build(model: dict[str, Any], seed: int) -> Any:
-    """The untrained estimator of conf/model/<name>.yaml: `_target_` built with its arguments."""
-    if "_target_" not in model:
-        raise UsageError("the model config has no _target_; name an estimator class (conf/model/)")
-    estimator = instantiate(model)
+def build(model: dict[str, Any], task: str, seed: int) -> Any:
+    """The untrained estimator of conf/model/<name>.yaml for `task`: its `<task>:` section, or
+    the file itself when it names one `_target_` for every task."""
+    spec = model.get(task, model)
+    if not isinstance(spec, dict) or "_target_" not in spec:
+        raise UsageError(
+            f"the model config has no _target_ for {task}: give it `_target_` (an estimator "
+            f"class) or a `{task}:` section with one (conf/model/)"
+        )
+    estimator = instantiate(spec)
+    if not (is_classifier if task == "classification" else is_regressor)(estimator):
+        kind = "classifier" if task == "classification" else "regressor"
+        raise UsageError(
+            f"{spec['_target_']} is not a {kind}, and the task is {task}; choose a {kind} "
+            "(set data.task if the task was guessed wrong)"
+        )
     if estimator.get_params().get("random_state", 0) is None:
         estimator.set_params(random_state=seed)
     return estimator
 
 
-def predicting_raw_units(estimator: Any, scaler: StandardScaler) -> TransformedTargetRegressor:
-    """Wrap an estimator trained on the scaled target so that it predicts in the target's units."""
-    model = TransformedTargetRegressor(regressor=estimator, transformer=scaler)
-    # The attributes TransformedTargetRegressor.fit sets; partial_fit cannot go through fit.
-    model.regressor_, model.transformer_, model._training_dim = estimator, scaler, 1
-    return model
+def scores(model: Any, task: str, x: Any, y: Any) -> tuple[float, float]:
+    """The loss and the score of a model on (x, y): RMSE and R² or log loss and accuracy."""
+    if task == "regression":
+        predicted = model.predict(x)
+        return root_mean_squared_error(y, predicted), r2_score(y, predicted)
+    accuracy = accuracy_score(y, model.predict(x))
+    if not hasattr(model, "predict_proba"):  # e.g. SGDClassifier with the hinge loss
+        return 1.0 - accuracy, accuracy
+    return log_loss(y, model.predict_proba(x), labels=model.classes_), accuracy
 
 
 def fit(
-    cfg: TrainConfig, run: Run, x_train: Table, y_train: Table, x_val: Table, y_val: Table
-) -> tuple[TransformedTargetRegressor, list[list[float]]]:
-    """Train; return the model and one [epoch, train_rmse, val_rmse] row per epoch."""
-    estimator = build(cfg.model, cfg.seed)
-    if hasattr(estimator, "partial_fit"):
+    cfg: TrainConfig, run: Run, task: str, train: tuple[Any, Any], val: tuple[Any, Any]
+) -> tuple[Any, list[list[float]]]:
+    """Train; return the model and one [epoch, train_loss, val_loss, val_score] row per epoch."""
+    (x_train, y_train), (x_val, y_val) = train, val
+    estimator = build(cfg.model, task, cfg.seed)
+    iterative = hasattr(estimator, "partial_fit")
+    model: Any = estimator
+    rng = np.random.default_rng(cfg.seed)
+    y_rows = y_train
+    if task == "regression":  # the target scaled for the estimator, predictions in its units
         scaler = StandardScaler().fit(y_train.reshape(-1, 1))
-        y_scaled = scaler.transform(y_train.reshape(-1, 1)).ravel()
-        model = predicting_raw_units(estimator, scaler)
-        rng = np.random.default_rng(cfg.seed)
+        model = TransformedTargetRegressor(regressor=estimator, transformer=scaler)
+        if iterative:  # what TransformedTargetRegressor.fit would set; partial_fit cannot use it
+            model.regressor_, model.transformer_, model._training_dim = estimator, scaler, 1
+            y_rows = scaler.transform(y_train.reshape(-1, 1)).ravel()
+    classes = {"classes": np.unique(y_rows)} if task == "classification" else {}
 
-        def one_epoch() -> None:
-            order = rng.permutation(len(x_train))
-            for start in range(0, len(order), cfg.batch_size):
-                batch = order[start : start + cfg.batch_size]
-                estimator.partial_fit(x_train[batch], y_scaled[batch])
-
-        epochs = cfg.epochs
-    else:  # no partial_fit: one fit is the whole training
-        model = TransformedTargetRegressor(regressor=estimator, transformer=StandardScaler())
-
-        def one_epoch() -> None:
+    def one_epoch() -> None:
+        if not iterative:  # one fit is the whole training
             model.fit(x_train, y_train)
+            return
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), cfg.batch_size):
+            batch = order[start : start + cfg.batch_size]
+            estimator.partial_fit(x_train[batch], y_rows[batch], **classes)
 
-        epochs = 1
-    how = f"{epochs} epochs" if hasattr(estimator, "partial_fit") else "one fit"
-    run.log.info("training %s (%s)", type(estimator).__name__, how)
+    epochs = cfg.epochs if iterative else 1
+    loss_name, score_name = NAMES[task]
+    how = f"{epochs} epochs" if iterative else "one fit"
+    run.log.info("training %s for %s (%s)", type(estimator).__name__, task, how)
     curve: list[list[float]] = []
     # The bar shows on a terminal; in logs (DVC, SLURM) a line every tenth of the epochs does.
     bar = tqdm(range(1, epochs + 1), desc=f"train {type(estimator).__name__}", disable=None)
     for epoch in bar:
         one_epoch()
-        scores = {
-            "train_rmse": root_mean_squared_error(y_train, model.predict(x_train)),
-            "val_rmse": root_mean_squared_error(y_val, model.predict(x_val)),
-        }
-        run.log_metrics(scores, step=epoch)
-        curve.append([epoch, scores["train_rmse"], scores["val_rmse"]])
-        bar.set_postfix(scores)
+        train_loss, _ = scores(model, task, x_train, y_train)
+        val_loss, val_score = scores(model, task, x_val, y_val)
+        metrics = {f"train_{loss_name}": train_loss, f"val_{loss_name}": val_loss}
+        run.log_metrics({**metrics, f"val_{score_name}": val_score}, step=epoch)
+        curve.append([epoch, train_loss, val_loss, val_score])
+        bar.set_postfix(metrics)
         if bar.disable and (epoch % max(1, epochs // 10) == 0 or epoch == epochs):
-            run.log.info("epoch %d/%d: val_rmse=%.3f", epoch, epochs, scores["val_rmse"])
+            run.log.info("epoch %d/%d: val_%s=%.4g", epoch, epochs, loss_name, val_loss)
     return model, curve
 
 
 def train(cfg: TrainConfig, run: Run) -> Metrics:
-    """Fit the model: epoch by epoch where the estimator has partial_fit, in one fit otherwise."""
+    """Fit the model (epoch by epoch where it has partial_fit); save it after the preprocessing."""
     data = Path(cfg.input_dir)
-    _, x_train, y_train = read_xy(data / "train.csv", cfg.target)
-    _, x_val, y_val = read_xy(data / "val.csv", cfg.target)
-    if cfg.load_from:
-        # Reuse an earlier run's model instead of training again.
-        model = joblib.load(run.reuse("model.joblib", cfg.load_from))
-        scores = [
-            root_mean_squared_error(y, model.predict(x))
-            for x, y in ((x_train, y_train), (x_val, y_val))
-        ]
-        curve = [[0, *scores]]
+    train_table = read_stage_table(data / "train.parquet")
+    task = task_of(train_table)
+    x_train, y_train = features_and_target(train_table, cfg.target)
+    x_val, y_val = features_and_target(read_stage_table(data / "val.parquet"), cfg.target)
+    # The model sees arrays, as it will behind the preprocessing in the saved pipeline.
+    fitted, held_out = (
+        (x_train.to_numpy(), y_train.to_numpy()),
+        (x_val.to_numpy(), y_val.to_numpy()),
+    )
+    if not Path(cfg.preprocessor_path).is_file():
+        raise UsageError(f"{cfg.preprocessor_path} does not exist; run stage=featurize first")
+    if cfg.load_from:  # reuse an earlier run's model instead of training again
+        model = joblib.load(run.reuse("model.joblib", cfg.load_from)).named_steps["model"]
+        losses = [scores(model, task, *split) for split in (fitted, held_out)]
+        curve = [[0, losses[0][0], *losses[1]]]
     else:
-        model, curve = fit(cfg, run, x_train, y_train, x_val, y_val)
+        model, curve = fit(cfg, run, task, fitted, held_out)
+        preprocess = joblib.load(cfg.preprocessor_path)  # featurize's, fitted on these rows
+        whole = Pipeline([("preprocess", preprocess), ("model", model)])  # raw rows in
         with run.artifact("model.joblib", kind="model") as path:
-            joblib.dump(model, path)
+            joblib.dump(whole, path)
     run.publish("model.joblib", Path(cfg.model_path))
-    write_table(Path(cfg.curve_csv), ["epoch", "train_rmse", "val_rmse"], np.array(curve))
-    run.log.info("val_rmse=%.3f -> %s", curve[-1][2], cfg.model_path)
-    return {"val_rmse": curve[-1][2], "train_rmse": curve[-1][1], "epochs": curve[-1][0]}
+    columns = ["epoch", "train_loss", "val_loss", "val_score"]
+    write_csv(Path(cfg.curve_csv), pd.DataFrame(curve, columns=columns).astype({"epoch": int}))
+    loss_name, score_name = NAMES[task]
+    epoch, train_loss, val_loss, val_score = curve[-1]
+    run.log.info("val_%s=%.4g -> %s", loss_name, val_loss, cfg.model_path)
+    return {
+        f"val_{loss_name}": val_loss,
+        f"val_{score_name}": val_score,
+        f"train_{loss_name}": train_loss,
+        "epochs": int(epoch),
+    }
