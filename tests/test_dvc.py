@@ -122,6 +122,18 @@ def test_exp_run_with_a_train_value_reaches_the_stage(project: Path) -> None:
     assert metrics(project) != before
 
 
+def test_exp_run_on_the_bundled_classification_set_scores_it(project: Path) -> None:
+    result = require_ok(uv_run(project, "dvc", "exp", "run", "-S", "data=breast_cancer"))
+    assert dvc_ran(result) == ["params", *stages(project)]
+    scores = metrics(project)
+    assert scores["accuracy"] >= 0.9
+    assert {"balanced_accuracy", "f1_macro", "roc_auc", "log_loss"} <= set(scores)
+    plots = output(project, "evaluate.plots_dir")
+    assert {path.name for path in plots.iterdir()} == {"confusion.csv", "roc.csv"}
+    require_ok(run(["git", "checkout", "--", "."], cwd=project))
+    require_ok(uv_run(project, "dvc", "checkout", "--force"))
+
+
 def test_dvc_and_the_project_compose_params_yaml_identically(project: Path) -> None:
     require_ok(uv_run(project, "python", "-m", project.name, "params"))
     ours = (project / "params.yaml").read_text(encoding="utf-8")

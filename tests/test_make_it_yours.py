@@ -37,16 +37,19 @@ TARGET = "progression"  # its target column, named unlike the bundled example's
 
 
 def write_table(project: Path, rows: int | None = None) -> None:
-    """Write the researcher's CSV: scikit-learn's diabetes table, another target name."""
+    """Write the researcher's CSV: scikit-learn's diabetes table under another target name,
+    with a text column and empty cells, as tables come from instruments and collaborators."""
     code = (
-        "import numpy as np, sys; from sklearn.datasets import load_diabetes; d = load_diabetes(); "
-        "rows = np.column_stack([d.data, d.target])[: int(sys.argv[1]) or None]; "
-        f"np.savetxt('{CSV}', rows, delimiter=',', comments='', "
-        f"header=','.join([*d.feature_names, '{TARGET}']))"
+        "import sys, numpy as np; from sklearn.datasets import load_diabetes; "
+        "t = load_diabetes(as_frame=True).frame.rename(columns={'target': sys.argv[2]}); "
+        "rng = np.random.default_rng(0); "
+        "t['site'] = rng.choice(['north', 'south', None], len(t)); "
+        "t.loc[rng.choice(len(t), 20), 'bmi'] = np.nan; "
+        "t.head(int(sys.argv[1]) or None).to_csv(sys.argv[3], index=False)"
     )
     (project / CSV).parent.mkdir(parents=True, exist_ok=True)
     python = str(project / ".venv/bin/python")
-    require_ok(run([python, "-c", code, str(rows or 0)], cwd=project))
+    require_ok(run([python, "-c", code, str(rows or 0), TARGET, CSV], cwd=project))
 
 
 def stages(project: Path) -> list[str]:

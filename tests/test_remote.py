@@ -27,7 +27,8 @@ OUTPUTS = [
     "data/interim",
     "data/processed",
     "models/model.joblib",
-    "reports/figures/pred_vs_actual.png",
+    "models/preprocessor.joblib",
+    "reports/figures",
 ]
 
 

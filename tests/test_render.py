@@ -20,12 +20,11 @@ EXPECTED_FILES = (
 .github/workflows/ci.yaml
 .gitignore .pre-commit-config.yaml Dockerfile LICENSE Makefile README.md dvc.yaml pyproject.toml
 .secrets.baseline uv.lock
-conf/config.yaml conf/data/diabetes.yaml conf/debug/default.yaml
+conf/config.yaml conf/data/breast_cancer.yaml conf/data/diabetes.yaml conf/debug/default.yaml
 conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml
 conf/logger/none.yaml conf/logger/wandb.yaml
-conf/model/mlp.yaml conf/model/ridge.yaml conf/model/sgd.yaml
+conf/model/boosted_trees.yaml conf/model/linear.yaml conf/model/mlp.yaml conf/model/sgd.yaml
 data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep
-reports/figures/.gitkeep
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py
 src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py src/PKG/runtime/records.py

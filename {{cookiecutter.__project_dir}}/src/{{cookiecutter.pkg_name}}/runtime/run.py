@@ -198,6 +198,7 @@ def execute(
         records.write_json(run_dir / "run.json", record)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
-    if error is not None and (debug or not isinstance(error, Exception)):
+    usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2
+    if error is not None and not usage and (debug or not isinstance(error, Exception)):
         raise error
     return record

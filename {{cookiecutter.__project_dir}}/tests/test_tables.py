@@ -1,0 +1,150 @@
+"""The example stages on outside tables: text, empty cells, class labels, and bad files.
+
+These test the stages the project started with (prepare, featurize, train, evaluate)
+through the command line, in debug mode, on tables written here. Change them with the
+stages when you make those yours; they skip when the pipeline has no `prepare` stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import Main, stage_names
+
+from {{ cookiecutter.pkg_name }}.runtime.records import RECORD, runs_dir
+from {{ cookiecutter.pkg_name }}.stages.prepare import decide_task
+
+EXAMPLE = ("prepare", "featurize", "train", "evaluate")
+pytestmark = pytest.mark.skipif(
+    stage_names()[: len(EXAMPLE)] != list(EXAMPLE), reason="the example stages were replaced"
+)
+DEBUG = "debug=default"
+
+
+def table(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A table as researchers have them: numbers with gaps, a text column, text labels."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, 4)), columns=["a", "b", "c", "d"])
+    frame["site"] = rng.choice(["north", "south", "east"], rows)
+    frame.loc[rng.choice(rows, 15), "b"] = np.nan
+    frame.loc[rng.choice(rows, 10), "site"] = None
+    frame["label"] = np.where(frame["a"] + frame["c"] > 0, "benign", "malignant")
+    return frame
+
+
+def records(tmp_path: Path) -> dict[str, dict[str, object]]:
+    """The newest run record of each stage run under the debug root."""
+    found: dict[str, dict[str, object]] = {}
+    root = next(tmp_path.glob("*-debug"))
+    for path in sorted(runs_dir(root).glob(f"*/{RECORD}")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        found[str(record["stage"])] = record
+    return found
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        ([1.5, 2.25, 3.0, 4.75] * 10, "regression"),
+        ([0, 1, 2] * 10, "classification"),
+        (["cat", "dog"] * 10, "classification"),
+        ([True, False] * 10, "classification"),
+        (list(range(100)), "regression"),  # whole numbers, but too many to be classes
+    ],
+)
+def test_auto_reads_the_task_from_the_target(values: list[object], task: str) -> None:
+    assert decide_task(pd.Series(values, name="y"), "auto", "t.csv") == task
+
+
+def test_a_table_with_text_gaps_and_labels_runs_and_its_model_predicts_raw_rows(
+    main: Main, tmp_path: Path
+) -> None:
+    source = tmp_path / "cells.csv"
+    raw = table()
+    raw.to_csv(source, index=False)
+    data = [f"data.source={source}", "data.target=label", "data.task=auto"]
+    for name in EXAMPLE:
+        code, _, err = main(f"stage={name}", DEBUG, *data)
+        assert code == 0, err
+    runs = records(tmp_path)
+    assert runs["prepare"]["notes"] == {"task": "classification"}
+    counts = runs["prepare"]["metrics"]
+    assert isinstance(counts, dict)
+    assert all(isinstance(value, int) for value in counts.values())  # counts, not 1e+06
+    assert {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"} <= set(
+        runs["evaluate"]["metrics"]  # type: ignore[arg-type]
+    )
+    # The saved model is one scikit-learn pipeline: raw rows in, labels out.
+    model = joblib.load(next(tmp_path.glob("*-debug")) / "models" / "model.joblib")
+    predicted = model.predict(raw.drop(columns=["label"]).head(20))
+    assert set(predicted) <= {"benign", "malignant"}
+
+
+BadTable = Callable[[Path], str]  # writes a file under the folder; returns its overrides
+
+
+def missing_target(folder: Path) -> str:
+    table().to_csv(folder / "t.csv", index=False)
+    return "data.target=nope"
+
+
+def one_class(folder: Path) -> str:
+    table().assign(label="benign").to_csv(folder / "t.csv", index=False)
+    return "data.target=label"
+
+
+def empty_column(folder: Path) -> str:
+    table().assign(notes=np.nan).to_csv(folder / "t.csv", index=False)
+    return "data.target=label"
+
+
+def spreadsheet(folder: Path) -> str:
+    (folder / "t.xlsx").write_bytes(b"PK\x03\x04 a spreadsheet")
+    return "data.target=label"
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (missing_target, "no column 'nope'"),
+        (one_class, "has 1 class"),
+        (empty_column, "column 'notes' is empty in every row"),
+        (spreadsheet, "is neither CSV nor parquet"),
+    ],
+)
+def test_a_table_that_cannot_be_learned_from_is_refused_in_one_line(
+    main: Main, tmp_path: Path, write: BadTable, message: str
+) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    target = write(folder)
+    (source,) = folder.iterdir()
+    code, _, err = main("stage=prepare", DEBUG, f"data.source={source}", target)
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert code == 2, err
+    assert len(errors) == 1, err
+    assert message in errors[0]
+    assert source.name in errors[0]
+    assert not list(tmp_path.glob("*-debug/data/interim/*"))  # nothing half-written
+
+
+def test_evaluate_refuses_rows_whose_columns_differ_from_the_models(
+    main: Main, tmp_path: Path
+) -> None:
+    source = tmp_path / "cells.csv"
+    table().to_csv(source, index=False)
+    data = [f"data.source={source}", "data.target=label"]
+    for name in EXAMPLE[:-1]:
+        code, _, err = main(f"stage={name}", DEBUG, *data)
+        assert code == 0, err
+    table().drop(columns=["d"]).to_csv(source, index=False)
+    assert main("stage=prepare", DEBUG, *data)[0] == 0
+    code, _, err = main("stage=evaluate", DEBUG, *data)
+    assert code == 2, err
+    assert "columns differ from the model's (missing: d)" in err
