@@ -124,7 +124,7 @@ def test_exp_run_with_a_train_value_reaches_the_stage(project: Path) -> None:
 
 def test_exp_run_on_the_bundled_classification_set_scores_it(project: Path) -> None:
     result = require_ok(uv_run(project, "dvc", "exp", "run", "-S", "data=breast_cancer"))
-    assert dvc_ran(result) == ["params", *stages(project)]
+    assert [stage for stage in dvc_ran(result) if stage != "params"] == stages(project)
     scores = metrics(project)
     assert scores["accuracy"] >= 0.9
     assert {"balanced_accuracy", "f1_macro", "roc_auc", "log_loss"} <= set(scores)
