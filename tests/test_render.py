@@ -24,7 +24,7 @@ conf/config.yaml conf/data/breast_cancer.yaml conf/data/diabetes.yaml conf/debug
 conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml
 conf/logger/none.yaml conf/logger/wandb.yaml
 conf/model/boosted_trees.yaml conf/model/linear.yaml conf/model/mlp.yaml conf/model/sgd.yaml
-data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep
+data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep reports/.gitkeep
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py
 src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py src/PKG/runtime/records.py
