@@ -178,8 +178,8 @@ def execute(
         run.tracker = open_tracker(settings.logger, run_dir, debug, **names)
         metrics = _checked(stage, stage_function(stage_config, run))
         record["status"] = "completed"
-        shown = ", ".join(f"{key}={value:.4g}" for key, value in metrics.items())
-        log.info("run %s: stage %s completed: %s", run_id, stage, shown or "no metrics")
+        shown = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in metrics.items()]
+        log.info("run %s: stage %s completed: %s", run_id, stage, ", ".join(shown) or "no metrics")
     except BaseException as caught:
         error, interrupted = caught, isinstance(caught, (KeyboardInterrupt, SystemExit))
         record["status"] = "interrupted" if interrupted else "failed"
