@@ -31,6 +31,8 @@ TAKEN_NAMES = frozenset(
         "mypy",
         "numpy",
         "omegaconf",
+        "pandas",
+        "pyarrow",
         "pytest",
         "reports",
         "ruff",
