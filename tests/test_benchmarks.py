@@ -23,7 +23,7 @@ import bench_suite
 import summary
 
 BENCHMARKS = ROOT / "benchmarks"
-SCRIPTS = ("foundation", "install", "pipeline", "runs", "overhead", "suite", "size")
+SCRIPTS = ("foundation", "install", "pipeline", "runs", "overhead", "tables", "suite", "size")
 COMMITTED = [ROOT / "docs" / "benchmarks.md", *sorted((BENCHMARKS / "results").glob("*.json"))]
 
 EXPORT = """\
