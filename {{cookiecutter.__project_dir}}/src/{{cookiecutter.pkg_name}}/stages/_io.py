@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..runtime import UsageError, replacing
@@ -14,7 +16,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A raw table: CSV (any delimiter pandas can sniff) or parquet; bad files in one line."""
+    """A raw table: CSV (comma-separated; .tsv: tab) or parquet; a bad file in one line."""
     name = path.name.lower()
     if not path.is_file():
         raise UsageError(f"{path} does not exist; put the file there or fix data.source")
@@ -22,8 +24,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if name.endswith(PARQUET_SUFFIXES):
             return pd.read_parquet(path)
         if name.endswith(CSV_SUFFIXES):
-            # pyarrow's reader: several threads, empty cells read as missing values
-            return pd.read_csv(path, sep="\t" if ".tsv" in name else ",", engine="pyarrow")
+            return pd.read_csv(path, sep="\t" if ".tsv" in name else ",", low_memory=False)
     except (ValueError, OSError, UnicodeDecodeError) as error:  # pandas' and pyarrow's errors
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"{path} cannot be read as a table ({first}); check the file") from error
@@ -67,3 +68,18 @@ def features_and_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame,
         columns = ", ".join(map(str, frame.columns))
         raise UsageError(f"no target column '{target}' (columns: {columns}); set data.target")
     return frame.drop(columns=[target]), frame[target]
+
+
+def split(
+    frame: pd.DataFrame, share: float, seed: int, labels: pd.Series | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows kept and the `share` held out: drawn as scikit-learn's train_test_split draws
+    them, stratified by `labels` (classes) when every class has two rows or more."""
+    if labels is not None and labels.value_counts().min() >= 2:
+        from sklearn.model_selection import train_test_split  # its import costs a second
+
+        kept, held = train_test_split(frame, test_size=share, random_state=seed, stratify=labels)
+        return kept, held
+    order = np.random.RandomState(seed).permutation(len(frame))
+    held_out = math.ceil(share * len(frame))
+    return frame.iloc[order[held_out:]], frame.iloc[order[:held_out]]

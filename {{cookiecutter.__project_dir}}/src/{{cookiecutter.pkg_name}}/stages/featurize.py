@@ -1,4 +1,4 @@
-"""Fit the preprocessing on train (impute, scale, one-hot), carve out a validation set."""
+"""Fit the preprocessing on the training rows: impute and scale numbers, one-hot text."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..runtime import Metrics, Run
-from ._io import features_and_target, read_stage_table, task_of, write_table
+from ._io import features_and_target, read_stage_table, write_table
 
 
 @dataclass
@@ -24,8 +23,6 @@ class FeaturizeConfig:
 
     input_dir: str
     target: str
-    val_size: float
-    seed: int
     numeric_impute: str  # mean | median | most_frequent
     max_categories: int  # per text column: the most frequent values, the rest as one
     output_dir: str
@@ -53,33 +50,34 @@ def preprocessor(cfg: FeaturizeConfig) -> ColumnTransformer:
     )
 
 
+def feature_table(fitted: ColumnTransformer) -> pd.DataFrame:
+    """One row per feature the model sees: its name, the column it comes from, its kind."""
+    rows = []
+    for kind, _, columns in fitted.transformers_:
+        if kind not in ("numbers", "categories") or len(columns) == 0:
+            continue  # `remainder`, or no column of this kind
+        for name in fitted.named_transformers_[kind].get_feature_names_out(columns):
+            # A one-hot feature is named `<column>_<value>`: its column is the longest match.
+            found = [c for c in columns if name == c or name.startswith(f"{c}_")]
+            rows.append({"feature": name, "column": max(found, key=len), "kind": kind})
+    return pd.DataFrame(rows, columns=["feature", "column", "kind"])
+
+
 def featurize(cfg: FeaturizeConfig, run: Run) -> Metrics:
-    """Fit the preprocessing on train (impute, scale, one-hot), carve out a validation set."""
-    train = read_stage_table(Path(cfg.input_dir) / "train.parquet")
-    task = task_of(train)
-    x, y = features_and_target(train, cfg.target)
-    classes = y.value_counts() if task == "classification" else None
-    stratify = y if classes is not None and classes.min() >= 2 else None
-    x_train, x_val, y_train, y_val = train_test_split(
-        x, y, test_size=cfg.val_size, random_state=cfg.seed, stratify=stratify
-    )
-    fitted = preprocessor(cfg).fit(x_train)
-    names = [str(name) for name in fitted.get_feature_names_out()]
-    out = Path(cfg.output_dir)
-    for split, features, target in (("train", x_train, y_train), ("val", x_val, y_val)):
-        table = pd.DataFrame(fitted.transform(features).astype(np.float32), columns=names)
-        table[cfg.target] = target.to_numpy()
-        table.attrs["task"] = task
-        write_table(out / f"{split}.parquet", table)
+    """Fit the preprocessing on the training rows: impute and scale numbers, one-hot text.
+
+    `train` applies it in front of the model and saves both as one pipeline. The feature
+    table (`features.parquet`) lists what the model sees: each feature, its column, its kind.
+    """
+    x, _ = features_and_target(read_stage_table(Path(cfg.input_dir) / "train.parquet"), cfg.target)
+    fitted = preprocessor(cfg).fit(x)
     with run.artifact("preprocessor.joblib", kind="model") as path:
         joblib.dump(fitted, path)
     run.publish("preprocessor.joblib", Path(cfg.preprocessor_path))
+    rows = feature_table(fitted)
+    write_table(Path(cfg.output_dir) / "features.parquet", rows)
+    shape = (len(x.columns), len(rows), len(x))
     run.log.info(
-        "%d columns -> %d features; %d train, %d validation rows -> %s",
-        len(x.columns),
-        len(names),
-        len(x_train),
-        len(x_val),
-        out,
+        "%d columns -> %d features, fitted on %d rows -> %s", *shape, cfg.preprocessor_path
     )
-    return {"features": len(names), "train_rows": len(x_train), "val_rows": len(x_val)}
+    return {"columns": len(x.columns), "features": len(rows), "rows": len(x)}

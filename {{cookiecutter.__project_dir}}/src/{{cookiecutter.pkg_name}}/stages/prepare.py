@@ -1,4 +1,4 @@
-"""Load the raw table, decide the task and split it into train and test sets (parquet)."""
+"""Load the raw table, decide the task, split it into train, validation and test (parquet)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
-from sklearn import datasets
-from sklearn.model_selection import train_test_split
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import TASKS, read_table, write_table
+from ._io import TASKS, read_table, split, write_table
 
 MAX_CLASSES = 20  # `auto`: an integer target with at most this many values is a class label
 
@@ -26,6 +24,7 @@ class PrepareConfig:
     task: str
     limit: int | None
     test_size: float
+    val_size: float
     seed: int
     output_dir: str
 
@@ -34,6 +33,8 @@ def load_source(source: str) -> pd.DataFrame:
     """The table of `sklearn:<name>` (a data set bundled with scikit-learn) or of a file."""
     if not source.startswith("sklearn:"):
         return read_table(Path(source))
+    from sklearn import datasets  # only here: importing scikit-learn takes a second
+
     name = source.removeprefix("sklearn:")
     loader = getattr(datasets, f"load_{name}", None)
     if loader is None or name in ("files", "sample_image", "sample_images", "svmlight_file"):
@@ -91,7 +92,7 @@ def check_table(frame: pd.DataFrame, target: str, where: str) -> pd.DataFrame:
 
 
 def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
-    """Load the raw table, decide the task and split it into train and test sets (parquet)."""
+    """Load the raw table, decide the task, split it into train, validation and test (parquet)."""
     frame = check_table(load_source(cfg.source), cfg.target, cfg.source)
     if cfg.limit is not None:
         frame = frame.head(cfg.limit)
@@ -100,30 +101,24 @@ def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
         run.log.warning("dropping %d rows whose target is empty", int(unlabelled.sum()))
         frame = frame[~unlabelled]
     task = decide_task(frame[cfg.target], cfg.task, cfg.source)
-    counts = frame[cfg.target].value_counts() if task == "classification" else None
-    stratify = frame[cfg.target] if counts is not None and counts.min() >= 2 else None
-    train, test = train_test_split(
-        frame, test_size=cfg.test_size, random_state=cfg.seed, stratify=stratify
-    )
+    classes = task == "classification"  # split so that each part holds every class
+    rest, test = split(frame, cfg.test_size, cfg.seed, frame[cfg.target] if classes else None)
+    train, val = split(rest, cfg.val_size, cfg.seed, rest[cfg.target] if classes else None)
     out = Path(cfg.output_dir)
-    for name, part in (("train", train), ("test", test)):
+    for name, part in (("train", train), ("val", val), ("test", test)):
         part.attrs["task"] = task  # kept in the parquet file: the next stages read it
         write_table(out / f"{name}.parquet", part)
     run.note(task=task)
     run.log.info(
-        "%s of %s on %d rows from %s: %d train, %d test -> %s",
+        "%s of %s on %d rows from %s: %d train, %d validation, %d test -> %s",
         task,
         cfg.target,
         len(frame),
         cfg.source,
         len(train),
+        len(val),
         len(test),
         out,
     )
-    columns = len(frame.columns) - 1
-    return {
-        "rows": len(frame),
-        "train_rows": len(train),
-        "test_rows": len(test),
-        "columns": columns,
-    }
+    sizes = {"train_rows": len(train), "val_rows": len(val), "test_rows": len(test)}
+    return {"rows": len(frame), **sizes, "columns": len(frame.columns) - 1}

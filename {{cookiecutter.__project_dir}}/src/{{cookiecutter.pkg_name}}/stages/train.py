@@ -124,22 +124,23 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     data = Path(cfg.input_dir)
     train_table = read_stage_table(data / "train.parquet")
     task = task_of(train_table)
-    x_train, y_train = features_and_target(train_table, cfg.target)
-    x_val, y_val = features_and_target(read_stage_table(data / "val.parquet"), cfg.target)
-    # The model sees arrays, as it will behind the preprocessing in the saved pipeline.
-    fitted, held_out = (
-        (x_train.to_numpy(), y_train.to_numpy()),
-        (x_val.to_numpy(), y_val.to_numpy()),
-    )
     if not Path(cfg.preprocessor_path).is_file():
         raise UsageError(f"{cfg.preprocessor_path} does not exist; run stage=featurize first")
+    preprocess = joblib.load(cfg.preprocessor_path)  # featurize's, fitted on the train rows
+    # The model sees what the preprocessing gives it, as it will in the saved pipeline.
+    fitted, held_out = (
+        (preprocess.transform(x).astype(np.float32), y.to_numpy())
+        for x, y in (
+            features_and_target(table, cfg.target)
+            for table in (train_table, read_stage_table(data / "val.parquet"))
+        )
+    )
     if cfg.load_from:  # reuse an earlier run's model instead of training again
         model = joblib.load(run.reuse("model.joblib", cfg.load_from)).named_steps["model"]
         losses = [scores(model, task, *split) for split in (fitted, held_out)]
         curve = [[0, losses[0][0], *losses[1]]]
     else:
         model, curve = fit(cfg, run, task, fitted, held_out)
-        preprocess = joblib.load(cfg.preprocessor_path)  # featurize's, fitted on these rows
         whole = Pipeline([("preprocess", preprocess), ("model", model)])  # raw rows in
         with run.artifact("model.joblib", kind="model") as path:
             joblib.dump(whole, path)
