@@ -202,22 +202,23 @@ def test_a_large_data_file_is_refused(
 def test_a_tracked_file_that_grew_past_the_limit_is_refused(
     committed: Path, git_env: dict[str, str], reliability: Recorder
 ) -> None:
-    table = committed / "reports" / "table.csv"
-    table.write_text("a,b\n1,2\n", encoding="utf-8")
-    require_ok(run(["git", "add", "-f", "reports/table.csv"], cwd=committed))
-    require_ok(run(["git", "commit", "-m", "A small table"], cwd=committed, env=git_env))
+    figure = committed / "reports" / "figure.png"
+    figure.write_bytes(random.Random(1).randbytes(10_000))
+    require_ok(run(["git", "add", "-f", "reports/figure.png"], cwd=committed))
+    commit = ["git", "commit", "-q", "--no-verify", "-m", "A small figure"]  # hooks: below
+    require_ok(run(commit, cwd=committed, env=git_env))
     before = commits(committed)
-    table.write_text("a,b\n" + "1,2\n" * 400_000, encoding="utf-8")  # 1.6 MB
-    result = run(["git", "commit", "-am", "The table grew"], cwd=committed, env=git_env)
+    figure.write_bytes(random.Random(2).randbytes(1_600_000))
+    result = run(["git", "commit", "-am", "The figure grew"], cwd=committed, env=git_env)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "reports/table.csv (" in output
+    assert "reports/figure.png (" in output
     assert "KB) exceeds 1000 KB" in output
     lost = commits(committed) - before
     require_ok(run(["git", "reset", "-q", "--hard", "HEAD~1"], cwd=committed))
     reliability.record(
         "Commits",
-        "`git commit` of a tracked 8-byte CSV grown to 1.6 MB",
+        "`git commit` of a tracked 10 kB file grown to 1.6 MB",
         "refused by check-added-large-files --enforce-all (limit 1000 kB); no commit made",
         lost,
     )

@@ -234,6 +234,8 @@ def test_kill_9_at_any_moment_leaves_no_half_written_json(
 
 def test_debug_mode_leaves_no_record_and_raises_at_once(project: Path, tmp_path: Path) -> None:
     before = set(records(project))
+    for stage in ("prepare", "featurize"):  # train's inputs, in the debug folder
+        require_ok(stage_run(project, f"stage={stage}", "debug=default", TMPDIR=str(tmp_path)))
     result = stage_run(
         project, "stage=train", "debug=default", "train.batch_size=0", TMPDIR=str(tmp_path)
     )
