@@ -86,6 +86,22 @@ def test_a_table_with_text_gaps_and_labels_runs_and_its_model_predicts_raw_rows(
     assert set(predicted) <= {"benign", "malignant"}
 
 
+def test_a_class_too_rare_for_every_split_is_scored_without_what_it_makes_undefined(
+    main: Main, tmp_path: Path
+) -> None:
+    source = tmp_path / "cells.csv"
+    rare = table()
+    rare.loc[0, "label"] = "rare"  # one row: it cannot be in the test rows as well
+    rare.to_csv(source, index=False)
+    for name in EXAMPLE:
+        code, _, err = main(f"stage={name}", DEBUG, f"data.source={source}", "data.target=label")
+        assert code == 0, err
+    scores = records(tmp_path)["evaluate"]["metrics"]
+    assert isinstance(scores, dict)
+    assert "roc_auc" not in scores  # undefined without each class among the test rows
+    assert {"accuracy", "balanced_accuracy", "f1_macro"} <= set(scores)
+
+
 BadTable = Callable[[Path], str]  # writes a file under the folder; returns its overrides
 
 

@@ -83,16 +83,23 @@ def classification_report(
     }
     pairs = pd.DataFrame({"actual": np.asarray(y).astype(str), "predicted": predicted.astype(str)})
     plots = {"confusion.csv": sample(pairs, cfg.max_points, cfg.seed)}
-    if hasattr(model, "predict_proba"):
-        proba, classes = model.predict_proba(x), model.classes_
-        truth = label_binarize(y, classes=classes)  # binary: one column, 1 for classes[1]
-        if len(classes) == 2:  # the ROC curve of the second class
-            scores["roc_auc"] = skm.roc_auc_score(truth.ravel(), proba[:, 1])
-            fpr, tpr, _ = skm.roc_curve(truth.ravel(), proba[:, 1])
-        else:  # one-vs-rest AUC; the curve is the micro-average over the classes
-            scores["roc_auc"] = skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes)
-            fpr, tpr, _ = skm.roc_curve(truth.ravel(), proba.ravel())
+    classes = getattr(model, "classes_", [])
+    seen = set(np.unique(y))
+    # Probabilities are scored on the classes the model knows: every test label among them.
+    if hasattr(model, "predict_proba") and seen <= set(classes):
+        proba = model.predict_proba(x)
         scores["log_loss"] = skm.log_loss(y, proba, labels=classes)
+        truth = label_binarize(y, classes=classes)  # binary: one column, 1 for classes[1]
+        binary = len(classes) == 2
+        if seen == set(classes):  # AUC needs each class among the test rows
+            scores["roc_auc"] = skm.roc_auc_score(
+                truth.ravel() if binary else y,
+                proba[:, 1] if binary else proba,
+                multi_class="ovr",
+                labels=None if binary else classes,
+            )
+        # Binary: the ROC curve of the second class; more classes: the micro-average.
+        fpr, tpr, _ = skm.roc_curve(truth.ravel(), proba[:, 1] if binary else proba.ravel())
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), cfg.max_points)).astype(int))
         plots["roc.csv"] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
     return scores, plots
@@ -114,6 +121,8 @@ def evaluate(cfg: EvaluateConfig, run: Run) -> Metrics:
         scores, plots = regression_report(y, model.predict(x), cfg)
     else:
         scores, plots = classification_report(model, x, y, cfg)
+    if task == "classification" and hasattr(model, "predict_proba") and "roc_auc" not in scores:
+        run.log.warning("roc_auc left out: the test rows lack a class, or hold one the model lacks")
     scores = {key: float(value) for key, value in scores.items()}
     write_text(Path(cfg.metrics_json), json.dumps(scores, indent=2) + "\n")
     plots_dir, figures_dir = Path(cfg.plots_dir), Path(cfg.figures_dir)
