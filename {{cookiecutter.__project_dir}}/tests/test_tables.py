@@ -62,6 +62,29 @@ def test_auto_reads_the_task_from_the_target(values: list[object], task: str) ->
     assert decide_task(pd.Series(values, name="y"), "auto", "t.csv") == task
 
 
+@pytest.mark.parametrize(
+    ("name", "write"),
+    [
+        ("cells.csv", lambda frame, path: frame.to_csv(path, index=False)),
+        ("cells.csv", lambda frame, path: frame.to_csv(path, sep=";", decimal=",", index=False)),
+        ("cells.tsv", lambda frame, path: frame.to_csv(path, sep="\t", index=False)),
+        ("cells.parquet", lambda frame, path: frame.to_parquet(path, index=False)),
+    ],
+    ids=["csv", "csv-semicolons-decimal-commas", "tsv", "parquet"],
+)
+def test_prepare_reads_each_file_format_with_its_column_types(
+    main: Main, tmp_path: Path, name: str, write: Callable[[pd.DataFrame, Path], None]
+) -> None:
+    source = tmp_path / name
+    write(table(), source)
+    code, _, err = main("stage=prepare", DEBUG, f"data.source={source}", "data.target=label")
+    assert code == 0, err
+    (train,) = tmp_path.glob("*-debug/data/interim/train.parquet")
+    types = pd.read_parquet(train).dtypes
+    assert all(pd.api.types.is_float_dtype(types[column]) for column in "abcd")
+    assert not pd.api.types.is_numeric_dtype(types["site"])
+
+
 def test_a_table_with_text_gaps_and_labels_runs_and_its_model_predicts_raw_rows(
     main: Main, tmp_path: Path
 ) -> None:

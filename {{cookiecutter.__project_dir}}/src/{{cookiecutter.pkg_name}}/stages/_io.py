@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if name.endswith(PARQUET_SUFFIXES):
             return pd.read_parquet(path)
         if name.endswith(CSV_SUFFIXES):
-            return pd.read_csv(path, sep="\t" if ".tsv" in name else ",", low_memory=False)
+            return pd.read_csv(path, low_memory=False, **csv_format(path))
     except (ValueError, OSError, UnicodeDecodeError) as error:  # pandas' and pyarrow's errors
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"{path} cannot be read as a table ({first}); check the file") from error
@@ -32,6 +33,20 @@ def read_table(path: Path) -> pd.DataFrame:
         f"{path} is neither CSV nor parquet; save it as .csv or .parquet (pandas: to_csv, "
         "to_parquet) and point data.source at it"
     )
+
+
+def csv_format(path: Path) -> dict[str, str]:
+    """How to read a CSV: a tab for .tsv; `;` with decimal commas (`1,5`) as spreadsheets
+    write it where the decimal mark is a comma, when the header has `;` and no `,`."""
+    if ".tsv" in path.name.lower():
+        return {"sep": "\t"}
+    if path.suffix.lower() != ".csv":
+        return {}  # compressed: read as written, comma-separated
+    with path.open("rb") as handle:
+        header, first = handle.readline(), handle.readline()
+    if b";" not in header or b"," in header:
+        return {}
+    return {"sep": ";", "decimal": "," if re.search(rb"\d,\d", first) else "."}
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:

@@ -84,18 +84,20 @@ def check_table(frame: pd.DataFrame, target: str, where: str) -> pd.DataFrame:
             f"{where}: no column '{target}' (columns: {columns}); set data.target to the "
             "column to predict"
         )
-    empty = [str(name) for name in frame.columns if frame[name].isna().all()]
-    if empty or frame.empty:
-        what = f"column '{empty[0]}' is empty in every row" if empty else "the table has no rows"
-        raise UsageError(f"{where}: {what}; drop it from the file or fill it in")
+    if frame.empty:
+        raise UsageError(f"{where}: no rows to learn from; check the file (and data.limit)")
+    if empty := [str(name) for name in frame.columns if frame[name].isna().all()]:
+        raise UsageError(
+            f"{where}: column '{empty[0]}' is empty in every row; drop it from the file, or fill it"
+        )
     return frame
 
 
 def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
     """Load the raw table, decide the task, split it into train, validation and test (parquet)."""
-    frame = check_table(load_source(cfg.source), cfg.target, cfg.source)
-    if cfg.limit is not None:
-        frame = frame.head(cfg.limit)
+    frame = load_source(cfg.source)
+    frame = frame.head(cfg.limit) if cfg.limit is not None else frame
+    frame = check_table(frame, cfg.target, cfg.source)
     unlabelled = frame[cfg.target].isna()
     if unlabelled.any():  # rows with no target teach nothing and cannot be scored
         run.log.warning("dropping %d rows whose target is empty", int(unlabelled.sum()))
