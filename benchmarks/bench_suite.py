@@ -50,6 +50,7 @@ from _common import (
 NAME = "suite"
 TITLE = "Test suite: wall time by tier"
 START, END = markers(NAME)
+TARGET_S = 300  # `make test` within 5 minutes: reported beside the figures, not enforced
 TIERS = ("render", "quality", "e2e")
 MAKE_TEST = ("run", "--frozen", "pytest", "-n", "2", "--dist", "loadfile")
 COLLECT = ("run", "--frozen", "pytest", "--collect-only", "-q")
@@ -246,6 +247,11 @@ def render(
             "`make test` runs all tiers in one session; the sum stands for it, a little above "
             "it, since each tier's session makes its own bakes and balances its own two "
             f"workers. {coverage} {verdict}",
+            "",
+            f"Target: `make test` within {TARGET_S // 60} minutes on 2 cores; the sum is "
+            f"{'within' if total <= TARGET_S else 'OVER'} it. Not enforced: the suite is "
+            "CPU-bound (real DVC, W&B, scikit-learn and pandas start-ups in about 20 installed "
+            "projects), and meeting it on 2 cores would mean dropping end-to-end scenarios.",
             "",
             *machine_section(machine),
             END,
