@@ -95,6 +95,11 @@ def check_table(frame: pd.DataFrame, target: str, where: str) -> pd.DataFrame:
 
 def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
     """Load the raw table, decide the task, split it into train, validation and test (parquet)."""
+    for key, share in (("test_size", cfg.test_size), ("val_size", cfg.val_size)):
+        if not 0 < share < 1:
+            raise UsageError(f"data.{key} {share} is not a share of the rows; give one in (0, 1)")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise UsageError(f"data.limit {cfg.limit} is not a number of rows; give one, or null")
     frame = load_source(cfg.source)
     frame = frame.head(cfg.limit) if cfg.limit is not None else frame
     frame = check_table(frame, cfg.target, cfg.source)
