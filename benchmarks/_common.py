@@ -37,6 +37,15 @@ again. Regenerate them all with `make bench`.
 <!-- summary:end -->
 """
 OUTPUT_TAIL = 3000
+# What a benchmark's commands in a baked project run with: W&B off (it would only add
+# seconds per stage, and want an account) and a git identity for commits, DVC's included.
+PROJECT_ENV = {
+    "WANDB_MODE": "disabled",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from _common import (
+    PROJECT_ENV,
     Command,
     bake_project,
     base_parser,
@@ -39,12 +40,6 @@ NAME = "overhead"
 TITLE = "Runtime overhead per run"
 PACKAGE = "bench_overhead"
 TARGET_MS = 150.0
-GIT = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
 # Runs inside the project's interpreter; prints one JSON line: the timings in ms.
 PROBE = """
 import json, time
@@ -83,8 +78,8 @@ def measure(uv: str, cookiecutter: str, template: Path, repeats: int) -> list[fl
         progress("baking and setting up a project")
         project = bake_project(cookiecutter, template, work / "bake", "project_name=Bench Overhead")
         run(Command(("make", "setup", f"UV={uv}"), project))
-        run(Command(("git", "add", "-A"), project, GIT))
-        run(Command(("git", "commit", "-q", "--no-verify", "-m", "start"), project, GIT))
+        run(Command(("git", "add", "-A"), project, PROJECT_ENV))
+        run(Command(("git", "commit", "-q", "--no-verify", "-m", "start"), project, PROJECT_ENV))
         progress(f"timing {repeats} run{'s' * (repeats != 1)} of a stage that does nothing")
         code = PROBE.format(pkg=PACKAGE, repeats=repeats)
         python = str(project / ".venv" / "bin" / "python")

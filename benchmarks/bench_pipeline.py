@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
+    PROJECT_ENV,
     Command,
     Tools,
     bake_project,
@@ -56,15 +57,6 @@ TITLE = "Pipeline: no-op repro, re-runs after a change"
 START, END = markers(NAME)
 PROJECT_NAME = "Bench Pipeline"
 PACKAGE = "bench_pipeline"
-PROJECT_ENV = {
-    # W&B would only add seconds per stage (and want an account).
-    "WANDB_MODE": "disabled",
-    # The commits, and DVC's experiment commits, need no global git identity.
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
 UP_TO_DATE = "Data and pipelines are up to date"
 STAGE_LINE = re.compile(r"Running stage '([\w-]+)':")
 EXP_SET = "train.epochs=7"

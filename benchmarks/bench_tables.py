@@ -46,6 +46,7 @@ from pathlib import Path
 
 from _common import (
     OUTPUT_TAIL,
+    PROJECT_ENV,
     Command,
     Tools,
     bake_project,
@@ -78,15 +79,6 @@ MAX_MEMORY_RATIO = 1.5
 MAX_DISK_RATIO = 1.5
 EPOCHS = 2
 SEED = 42  # the tables' generator; the splits use the project's seed (42 too)
-PROJECT_ENV = {
-    # W&B would only add seconds per stage (and want an account).
-    "WANDB_MODE": "disabled",
-    # The commit needs no global git identity.
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
 CONFIG = Path("conf") / "config.yaml"
 DATA_CONFIG = Path("conf") / "data" / "big.yaml"
 CSV = Path("data") / "raw" / "big.csv"
