@@ -20,6 +20,7 @@ PAIRS = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
 ANSWERS: dict[str, Any] = dict(json.loads(PAIRS))
 PYTHON_VERSION = str(ANSWERS["python_version"])
 LICENSE = str(ANSWERS["license"])
+FRAMEWORK = str(ANSWERS["framework"])
 DIST_NAME = str(ANSWERS["__dist_name"])
 # The lock files are made by the template's `make locks` for a stand-in project
 # of this name; only the root package's name differs between projects.
@@ -30,8 +31,9 @@ BAKE_ONLY = ("_output_dir", "_repo_dir", "_checkout")
 
 
 def install_lock() -> None:
-    """Put the lock file for the chosen Python version in place as uv.lock."""
-    lock = (LOCKS / f"py{PYTHON_VERSION}.lock").read_text(encoding="utf-8")
+    """Put the lock file for the chosen framework and Python version in place as uv.lock."""
+    prefix = "" if FRAMEWORK == "sklearn" else f"{FRAMEWORK}-"  # scripts/update_locks.py's names
+    lock = (LOCKS / f"{prefix}py{PYTHON_VERSION}.lock").read_text(encoding="utf-8")
     if lock.count(LOCK_PLACEHOLDER) != 1:
         raise SystemExit(f"error: the template's lock for Python {PYTHON_VERSION} is damaged")
     Path("uv.lock").write_text(

@@ -1,7 +1,7 @@
 """Refresh the lock files that generated projects start from: `make locks`.
 
 A generated project must install with `uv sync --frozen` on its first try, so
-the template ships one uv.lock per supported Python version. Each is made by
+the template ships one uv.lock per framework and supported Python version. Each is made by
 rendering the template's pyproject.toml for a stand-in project named
 `lockproject` and running `uv lock`; the post-generation hook puts the real
 project name in its place. `make test` checks that the shipped locks match
@@ -27,7 +27,12 @@ LOCKS = PROJECT / ".template-locks"
 STAND_IN = "lockproject"
 
 
-def render_pyproject(python_version: str) -> str:
+def lock_name(framework: str, python_version: str) -> str:
+    """The lock file of one framework and Python version (the post-generation hook's too)."""
+    return f"{'' if framework == 'sklearn' else framework + '-'}py{python_version}.lock"
+
+
+def render_pyproject(python_version: str, framework: str) -> str:
     """Render the template's pyproject.toml for the stand-in project."""
     defaults = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
     context = {
@@ -36,6 +41,7 @@ def render_pyproject(python_version: str) -> str:
         if not key.startswith("_") or key == "__dist_name"
     }
     context.update(pkg_name=STAND_IN, __dist_name=STAND_IN, python_version=python_version)
+    context.update(framework=framework)
     source = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
     return (
         Environment(undefined=StrictUndefined, keep_trailing_newline=True)
@@ -44,13 +50,13 @@ def render_pyproject(python_version: str) -> str:
     )
 
 
-def lock(python_version: str, uv: str, upgrade: bool) -> Path:
-    """Lock the stand-in project for one Python version; return the lock file written."""
+def lock(python_version: str, framework: str, uv: str, upgrade: bool) -> Path:
+    """Lock the stand-in project for one framework and Python version; return the lock file."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "pyproject.toml").write_text(render_pyproject(python_version), encoding="utf-8")
+        (work / "pyproject.toml").write_text(render_pyproject(python_version, framework), encoding="utf-8")
         (work / "README.md").write_text("stand-in\n", encoding="utf-8")
-        target = LOCKS / f"py{python_version}.lock"
+        target = LOCKS / lock_name(framework, python_version)
         if target.exists() and not upgrade:
             shutil.copy(target, work / "uv.lock")
         python = find_python(python_version)
@@ -71,16 +77,22 @@ def main() -> int:
     parser.add_argument(
         "versions", nargs="*", help="Python versions to lock (default: all choices)"
     )
+    parser.add_argument("--framework", action="append", help="only this framework (repeatable)")
     parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
     args = parser.parse_args()
-    choices = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))["python_version"]
+    options = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+    choices, frameworks = options["python_version"], args.framework or options["framework"]
     for version in args.versions or choices:
         if version not in choices:
             parser.error(
                 f"Python {version} is not a choice of cookiecutter.json ({', '.join(choices)})"
             )
-        print(f"locked {lock(version, args.uv, args.upgrade).relative_to(ROOT)}")
+        for framework in frameworks:
+            if framework not in options["framework"]:
+                parser.error(f"framework {framework} is not a choice of cookiecutter.json")
+            written = lock(version, framework, args.uv, args.upgrade)
+            print(f"locked {written.relative_to(ROOT)}")
     return 0
 
 
