@@ -26,6 +26,10 @@ DIST_NAME = str(ANSWERS["__dist_name"])
 # of this name; only the root package's name differs between projects.
 LOCK_PLACEHOLDER = 'name = "lockproject"'
 LOCKS = Path(".template-locks")
+# Each framework's own files: .variants/<framework>/ mirrors the project and replaces its files;
+# these are the default (sklearn) files that another framework has no use for.
+VARIANTS = Path(".variants")
+SKLEARN_ONLY = ("conf/model/sgd.yaml", "conf/model/linear.yaml", "conf/model/boosted_trees.yaml")
 # What cookiecutter adds about this one bake (paths on this machine); cruft records none of it.
 BAKE_ONLY = ("_output_dir", "_repo_dir", "_checkout")
 
@@ -40,6 +44,19 @@ def install_lock() -> None:
         lock.replace(LOCK_PLACEHOLDER, f'name = "{DIST_NAME}"'), encoding="utf-8"
     )
     shutil.rmtree(LOCKS)
+
+
+def apply_framework() -> None:
+    """Put the chosen framework's files in place of the default ones."""
+    overlay = VARIANTS / FRAMEWORK
+    if overlay.is_dir():
+        for name in SKLEARN_ONLY:
+            Path(name).unlink()
+        for source in sorted(path for path in overlay.rglob("*") if path.is_file()):
+            target = source.relative_to(overlay)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+    shutil.rmtree(VARIANTS)
 
 
 def prune_license() -> None:
@@ -117,6 +134,7 @@ def git_init() -> None:
 def main() -> int:
     """Run every finishing step in order."""
     install_lock()
+    apply_framework()
     prune_license()
     record_template()
     git_init()

@@ -117,6 +117,7 @@ def test_a_stage_reuses_an_earlier_runs_artifact_with_load_from(debug: DebugPipe
     assert reused == {earlier["id"]}
     for path in outputs(pipeline.dvc_stages(ROOT)[name], debug.config):
         assert path.exists()
+{%- if cookiecutter.framework == "sklearn" %}
 
 
 def test_a_model_without_partial_fit_trains_in_one_step(
@@ -143,3 +144,4 @@ def test_a_model_without_partial_fit_trains_in_one_step(
     metrics = folder / "metrics.jsonl"
     steps = metrics.read_text(encoding="utf-8").splitlines() if metrics.exists() else []
     assert len(steps) <= 1, "an estimator without partial_fit is fitted once, not per epoch"
+{%- endif %}

@@ -18,6 +18,9 @@ import pytest
 from conftest import Main, stage_names
 
 from {{ cookiecutter.pkg_name }}.runtime.records import RECORD, runs_dir
+{%- if cookiecutter.framework == "pytorch" %}
+from {{ cookiecutter.pkg_name }}.stages._nets import load_model
+{%- endif %}
 from {{ cookiecutter.pkg_name }}.stages.prepare import decide_task
 
 EXAMPLE = ("prepare", "featurize", "train", "evaluate")
@@ -103,8 +106,14 @@ def test_a_table_with_text_gaps_and_labels_runs_and_its_model_predicts_raw_rows(
     assert {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"} <= set(
         runs["evaluate"]["metrics"]  # type: ignore[arg-type]
     )
+{%- if cookiecutter.framework == "pytorch" %}
+    # The saved checkpoint after the saved preprocessing: raw rows in, labels out.
+    models = next(tmp_path.glob("*-debug")) / "models"
+    model = load_model(models / "model.ckpt", joblib.load(models / "preprocessor.joblib"))
+{%- else %}
     # The saved model is one scikit-learn pipeline: raw rows in, labels out.
     model = joblib.load(next(tmp_path.glob("*-debug")) / "models" / "model.joblib")
+{%- endif %}
     predicted = model.predict(raw.drop(columns=["label"]).head(20))
     assert set(predicted) <= {"benign", "malignant"}
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -37,6 +38,9 @@ ARTIFACTS = "artifacts"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
+# Set in the other processes of a multi-process run (Lightning's DDP, torchrun, SLURM tasks).
+RANKS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+RESUMED = f"{ROOT_LOGGER.upper()}_RESUMED_FROM"  # the run rank 0 resumes, for the others
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Run:
     tracker: Tracker = field(default_factory=Tracker)
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    resumed_from: Path | None = None  # the earlier run's folder, when `<stage>.resume` names one
     _files: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -132,6 +137,51 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # a scheduler's SIGTERM: the run is recorded as interrupted
 
 
+def cluster_job() -> str | None:
+    """The SLURM (or submitit_local) job running this process: kept when it is requeued."""
+    env = os.environ.get
+    array = (
+        env("SLURM_ARRAY_JOB_ID") and f"{env('SLURM_ARRAY_JOB_ID')}_{env('SLURM_ARRAY_TASK_ID')}"
+    )
+    return array or env("SLURM_JOB_ID") or env("SUBMITIT_LOCAL_JOB_ID")
+
+
+def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
+    """The record of the run this one goes on from: `<stage>.resume` (a run id, or `last`: the
+    stage's latest run), or, in a requeued cluster job, the job's interrupted run."""
+    if not hasattr(section, "resume"):  # a stage that cannot resume
+        return None
+    wanted, job = section.resume, cluster_job()
+    ids = sorted(path.name for path in runs.glob(f"{stage}_*") if records.RUN_ID.match(path.name))
+    if wanted is None and job:
+        same = [records.read_json(runs / i / records.RECORD) for i in reversed(ids)]
+        same = [found for found in same if found.get("job") == job]
+        return same[0] if same and same[0].get("status") == "interrupted" else None
+    if wanted == "last" and not ids:
+        raise UsageError(f"{stage}.resume=last, but there is no earlier {stage} run in {runs}")
+    wanted = ids[-1] if wanted == "last" else wanted
+    if wanted is not None and not (runs / check_name(str(wanted)) / records.RECORD).is_file():
+        raise UsageError(f"{stage}.resume: no run '{wanted}' in {runs}; see `runs ls`")
+    return None if wanted is None else records.read_json(runs / str(wanted) / records.RECORD)
+
+
+def follow(
+    stage: str,
+    seed: int,
+    stage_function: Callable[[Any, Run], Any],
+    section: Any,
+    earlier: Path | None,
+) -> dict[str, Any]:
+    """Run the stage in a process that trains beside rank 0 (DDP's others): no run folder,
+    record or tracker of its own, and only warnings logged (Python's default)."""
+    with tempfile.TemporaryDirectory() as folder:
+        log = logging.getLogger(f"{ROOT_LOGGER}.{stage}")
+        run = Run(id="follower", dir=Path(folder), stage=stage, log=log, resumed_from=earlier)
+        seed_everything(seed)
+        stage_function(section, run)
+    return {"status": "completed"}
+
+
 def _checked(stage: str, metrics: object) -> Metrics:
     if not isinstance(metrics, Mapping):
         raise TypeError(f"stage '{stage}' returned {type(metrics).__name__}; return a dict")
@@ -156,10 +206,18 @@ def execute(
     from omegaconf import OmegaConf
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
-    run_id, run_dir = records.create_run_dir(records.runs_dir(Path(settings.root)), stage)
+    runs = records.runs_dir(Path(settings.root))
+    if any(os.environ.get(rank, "0") != "0" for rank in RANKS):  # rank 0 chose what to resume
+        resumed = os.environ.get(RESUMED) and runs / os.environ[RESUMED]
+        return follow(stage, settings.seed, stage_function, stage_config, resumed or None)
+    earlier = earlier_run(stage, stage_config, runs)  # checked before this run's folder exists
+    resumed_from = None if earlier is None else runs / str(earlier["id"])
+    os.environ[RESUMED] = "" if earlier is None else str(earlier["id"])  # for DDP's processes
+    run_id, run_dir = records.create_run_dir(runs, stage)
     log = configure_logging(run_dir / "run.log", settings.runtime.log_level)
     record: dict[str, Any] = {"id": run_id, "stage": stage, "sweep": sweep}
     run = Run(id=run_id, dir=run_dir, stage=stage, log=logging.getLogger(f"{ROOT_LOGGER}.{stage}"))
+    run.resumed_from = resumed_from
     started, error, metrics = time.perf_counter(), None, {}
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main else None  # recorded from here on
@@ -167,7 +225,8 @@ def execute(
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
         provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
         record.update(overrides=list(overrides), status="running", mode=settings.runtime.mode)
-        record.update(argv=sys.argv, pid=os.getpid(), host=socket.gethostname())
+        record.update(argv=sys.argv, pid=os.getpid(), host=socket.gethostname(), job=cluster_job())
+        record["resumed_from"] = None if earlier is None else earlier["id"]
         record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         records.write_json(run_dir / "run.json", record)
         log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
@@ -175,6 +234,8 @@ def execute(
         group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
         tracked = {**config, "provenance": provenance}  # W&B config: provenance too
         names = dict(name=run_id, group=group, job_type=stage, config=tracked)
+        if wandb_id := ((earlier or {}).get("tracker") or {}).get("wandb_id"):
+            names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
         run.tracker = open_tracker(settings.logger, run_dir, debug, **names)
         metrics = _checked(stage, stage_function(stage_config, run))
         record["status"] = "completed"

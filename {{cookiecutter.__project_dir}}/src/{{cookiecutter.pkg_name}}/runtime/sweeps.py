@@ -42,6 +42,8 @@ def report(name: str, runs: Path, folder: Path, started: datetime) -> int:
     ids = [match for path in runs.glob("*") if (match := RUN_ID.match(path.name))]
     found = [read_json(runs / m.string / RECORD) for m in ids if m["stamp"] >= cutoff]
     found = [r for r in found if r.get("sweep") == name]
+    resumed = {record.get("resumed_from") for record in found}  # a requeued job's earlier try
+    found = [record for record in found if record.get("id") not in resumed]
     found.sort(key=lambda record: str(record.get("started")))
     failed = [record for record in found if record.get("status") != "completed"]
     jobs = sum(1 for path in folder.glob("*") if path.name.isdigit())

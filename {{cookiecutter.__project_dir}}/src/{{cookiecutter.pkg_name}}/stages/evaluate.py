@@ -16,6 +16,9 @@ from sklearn.preprocessing import label_binarize
 
 from ..runtime import Metrics, Run, UsageError, write_text
 from ._io import features_and_target, read_stage_table, task_of, write_csv
+{%- if cookiecutter.framework == "pytorch" %}
+from ._nets import load_model
+{%- endif %}
 
 # The plot data files of each task, in `plots_dir` (dvc.yaml's top-level `plots` draws them).
 PLOTS = {"regression": ("pred_vs_actual.csv",), "classification": ("confusion.csv", "roc.csv")}
@@ -27,6 +30,9 @@ class EvaluateConfig:
 
     input_dir: str
     model_path: str
+{%- if cookiecutter.framework == "pytorch" %}
+    preprocessor_path: str
+{%- endif %}
     target: str
     seed: int
     max_points: int
@@ -110,7 +116,13 @@ def evaluate(cfg: EvaluateConfig, run: Run) -> Metrics:
     model_path, test_path = Path(cfg.model_path), Path(cfg.input_dir) / "test.parquet"
     if not model_path.is_file():
         raise UsageError(f"{model_path} does not exist; run stage=train first")
+{%- if cookiecutter.framework == "pytorch" %}
+    if not Path(cfg.preprocessor_path).is_file():
+        raise UsageError(f"{cfg.preprocessor_path} does not exist; run stage=featurize first")
+    model = load_model(model_path, joblib.load(cfg.preprocessor_path))
+{%- else %}
     model = joblib.load(model_path)
+{%- endif %}
     test = read_stage_table(test_path)
     task = task_of(test)
     x, y = features_and_target(test, cfg.target)
