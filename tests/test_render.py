@@ -24,12 +24,14 @@ conf/config.yaml conf/data/breast_cancer.yaml conf/data/diabetes.yaml conf/debug
 conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml
 conf/logger/none.yaml conf/logger/wandb.yaml
 conf/model/boosted_trees.yaml conf/model/linear.yaml conf/model/mlp.yaml conf/model/sgd.yaml
+conf/search/sgd.yaml
 data/external/.gitkeep data/raw/.gitkeep models/.gitkeep notebooks/.gitkeep reports/.gitkeep
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py
 src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py src/PKG/runtime/records.py
 src/PKG/runtime/remote.py src/PKG/runtime/run.py src/PKG/runtime/runs.py
-src/PKG/runtime/settings.py src/PKG/runtime/sweeps.py src/PKG/runtime/tracking.py
+src/PKG/runtime/search.py src/PKG/runtime/settings.py src/PKG/runtime/sweeps.py
+src/PKG/runtime/tracking.py
 src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py
 src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py
 """.split()

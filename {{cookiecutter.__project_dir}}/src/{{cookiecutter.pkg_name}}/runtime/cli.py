@@ -53,6 +53,7 @@ def print_help(root: Path, overrides: list[str]) -> int:
         f"{PACKAGE}: run one stage of the pipeline, configured by conf/.\n\nUsage:\n"
         f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
         f"  python -m {PACKAGE} --multirun [hydra/launcher=joblib] stage=train seed=1,2\n"
+        f"  python -m {PACKAGE} [--multirun hydra/launcher=joblib] search=NAME  # conf/search/\n"
         f"  python -m {PACKAGE} {' | '.join(COMMANDS)} ...  # see the README\n\n"
         "Stages (in pipeline order, from dvc.yaml):\n"
         + "".join(f"  {name.ljust(width)}{pipeline.summary(name)}\n" for name in names)
@@ -120,6 +121,11 @@ def stage_with_hydra(root: Path) -> int:
     def task(cfg: DictConfig) -> None:
         failed.append(1)
         try:
+            if cfg.get("search"):  # a search worker: its trials are runs of their own
+                from .search import work
+
+                failed[-1] = work(cfg, list(HydraConfig.get().overrides.task))
+                return
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -180,7 +186,7 @@ def main() -> None:
             sys.exit(command(root, args[0], args[1:]))
         if "--help" in args or "-h" in args:
             sys.exit(print_help(root, [arg for arg in args if arg not in ("--help", "-h")]))
-        if not any(arg.startswith(("stage=", "-")) for arg in args):
+        if not any(arg.startswith(("stage=", "search=", "-")) for arg in args):
             raise UsageError("no stage given; add stage=NAME (`stages` lists them), or see --help")
         if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
             use_sources_of(root)

@@ -30,6 +30,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Print the sweep's summary, once its jobs are done, wherever they ran."""
+        if config.get("search"):  # the workers' trials are runs of the search, not the sweep
+            from .search import report as report_search
+
+            SweepSummary.ended.append(report_search(config))
+            return
         folder, runs = Path(str(config.hydra.sweep.dir)), runs_dir(Path(str(config.root)))
         SweepSummary.ended.append(report(sweep_name(folder), runs, folder, self.started))
 
