@@ -29,7 +29,12 @@ LOCKS = Path(".template-locks")
 # Each framework's own files: .variants/<framework>/ mirrors the project and replaces its files;
 # these are the default (sklearn) files that another framework has no use for.
 VARIANTS = Path(".variants")
-SKLEARN_ONLY = ("conf/model/sgd.yaml", "conf/model/linear.yaml", "conf/model/boosted_trees.yaml")
+SKLEARN_ONLY = (
+    "conf/model/sgd.yaml",
+    "conf/model/linear.yaml",
+    "conf/model/boosted_trees.yaml",
+    "conf/search/sgd.yaml",
+)
 # What cookiecutter adds about this one bake (paths on this machine); cruft records none of it.
 BAKE_ONLY = ("_output_dir", "_repo_dir", "_checkout")
 

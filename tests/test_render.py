@@ -20,7 +20,8 @@ EXPECTED_FILES = (
 .github/workflows/ci.yaml
 .gitignore .pre-commit-config.yaml Dockerfile LICENSE Makefile README.md dvc.yaml pyproject.toml
 .secrets.baseline uv.lock
-conf/config.yaml conf/data/breast_cancer.yaml conf/data/diabetes.yaml conf/debug/default.yaml
+conf/config.yaml conf/data/breast_cancer.yaml conf/data/diabetes.yaml conf/data/digits.yaml
+conf/debug/default.yaml
 conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml
 conf/logger/none.yaml conf/logger/wandb.yaml
 conf/model/boosted_trees.yaml conf/model/linear.yaml conf/model/mlp.yaml conf/model/sgd.yaml
@@ -40,6 +41,19 @@ src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py
         for path in (ROOT / "{{cookiecutter.__project_dir}}/tests").glob("*.py")
     ]
 )
+# framework=pytorch: the default bake without the estimators' files, with the Lightning ones.
+SKLEARN_ONLY = {
+    "conf/model/boosted_trees.yaml",
+    "conf/model/linear.yaml",
+    "conf/model/sgd.yaml",
+    "conf/search/sgd.yaml",
+}
+PYTORCH_ONLY = {
+    *(f"conf/trainer/{name}.yaml" for name in ("auto", "cpu", "ddp", "gpu", "mps")),
+    "conf/search/mlp.yaml",
+    "src/PKG/stages/_nets.py",
+    "tests/test_lightning.py",
+}
 # Jinja markers; `${...}` (OmegaConf) and `${{ ... }}` (GitHub Actions) are not template leftovers.
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\}\}|\{%|%\}|\{#")
 GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
@@ -82,9 +96,12 @@ def files_of(project: Path) -> set[str]:
     }
 
 
-def expected_files(pkg: str, license_name: str) -> set[str]:
+def expected_files(pkg: str, license_name: str, framework: str = "sklearn") -> set[str]:
     """The exact file set a bake should produce for these options."""
-    files = {name.replace("PKG", pkg) for name in EXPECTED_FILES}
+    names = set(EXPECTED_FILES)
+    if framework == "pytorch":
+        names = (names - SKLEARN_ONLY) | PYTORCH_ONLY
+    files = {name.replace("PKG", pkg) for name in names}
     if license_name == "none":
         files.discard("LICENSE")
     return files
@@ -104,13 +121,7 @@ def test_every_option_set_bakes_exactly_the_expected_files(
 ) -> None:
     project = bakery(options)
     assert files_of(project) == expected_files("my_project", options["license"])
-    for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.relative_to(project).parts[:1]:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            leftover = LEFTOVER.search(
-                NESTED_INTERPOLATION.sub("", GITHUB_EXPRESSION.sub("", text))
-            )
-            assert not leftover, f"template marker left in {path.name}"
+    assert_no_template_markers(project)
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
     assert f'requires-python = ">={options["python_version"]}"' in pyproject
     lock = (project / "uv.lock").read_text(encoding="utf-8")
@@ -120,6 +131,32 @@ def test_every_option_set_bakes_exactly_the_expected_files(
     if options["license"] != "none":
         first = (project / "LICENSE").read_text(encoding="utf-8").strip().splitlines()[0]
         assert first.strip() == LICENSE_FIRST_LINES[options["license"]]
+
+
+def assert_no_template_markers(project: Path) -> None:
+    """No Jinja marker is left in any file of a bake."""
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(project).parts[:1]:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            leftover = LEFTOVER.search(
+                NESTED_INTERPOLATION.sub("", GITHUB_EXPRESSION.sub("", text))
+            )
+            assert not leftover, f"template marker left in {path.name}"
+
+
+@pytest.mark.parametrize("python_version", DEFAULTS["python_version"])  # type: ignore[arg-type]
+def test_the_pytorch_variant_bakes_its_own_files_and_lock(
+    bakery: Bakery, python_version: str
+) -> None:
+    project = bakery({"framework": "pytorch", "python_version": python_version})
+    assert files_of(project) == expected_files("my_project", "MIT", "pytorch")
+    assert_no_template_markers(project)
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    assert f'requires-python = ">={python_version}"' in lock
+    assert 'name = "torch"' in lock
+    assert 'name = "lightning"' in lock
+    default = (bakery({"python_version": python_version}) / "uv.lock").read_text(encoding="utf-8")
+    assert 'name = "torch"' not in default
 
 
 def test_a_project_name_becomes_the_package_and_wandb_names(bakery: Bakery) -> None:
@@ -207,7 +244,9 @@ def test_a_bad_answer_is_refused_with_one_line_and_nothing_left(
     assert left == 0
 
 
-@pytest.mark.parametrize(("field", "value"), [("python_version", "3.9"), ("license", "GPL")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("python_version", "3.9"), ("license", "GPL"), ("framework", "jax")]
+)
 def test_cookiecutter_itself_refuses_a_value_outside_the_choices(
     tmp_path: Path, field: str, value: str, reliability: Recorder
 ) -> None:

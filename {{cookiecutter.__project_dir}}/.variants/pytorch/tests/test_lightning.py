@@ -25,6 +25,7 @@ from {{ cookiecutter.pkg_name }}.stages._nets import load_learner
 
 pytestmark = pytest.mark.slow
 EPOCHS = 40  # long enough to stop in the middle; each epoch's batches depend on the seed only
+DDP_TOLERANCE = 0.25  # relative: DDP's best monitored value against one process's
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 
 
@@ -138,12 +139,16 @@ def test_ddp_on_two_cpu_processes_records_one_run(
 ) -> None:
     root, straight = trained
     known = len(records(root))
-    done = run(command("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"), root)
+    # Two processes of half the batch: the same rows per optimizer step as the straight run.
+    train = read_yaml(root / "conf" / "config.yaml")["train"]
+    half = f"train.batch_size={train['batch_size'] // 2}"
+    done = run(command("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", half), root)
     (ddp,) = records(root)[known:]
     assert ddp["status"] == "completed"
+    assert ddp["notes"]["processes"] == 2
     assert done.stderr.count("stage train started") == 1  # rank 0 logs, rank 1 does not
     wandb_runs = list((root / "runs" / ddp["id"]).glob("wandb/offline-run-*"))
     assert len(wandb_runs) == 1
-    # Two processes average their gradients over twice the rows per step: close, not equal.
-    best = f"best_{read_yaml(root / 'conf' / 'config.yaml')['train']['monitor']}"
-    assert ddp["metrics"][best] == pytest.approx(straight["metrics"][best], rel=0.5)
+    # The processes draw other batches than one process does: close metrics, not equal ones.
+    best = f"best_{train['monitor']}"
+    assert ddp["metrics"][best] == pytest.approx(straight["metrics"][best], rel=DDP_TOLERANCE)

@@ -99,7 +99,10 @@ class Learner(LightningModule):
         optimizer = instantiate(self.hparams["optimizer"], params=self.parameters())
         steps = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

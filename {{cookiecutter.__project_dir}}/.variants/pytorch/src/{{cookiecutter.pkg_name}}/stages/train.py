@@ -185,8 +185,10 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     if run.resumed_from is not None:
         start = carried_over(run.resumed_from, run.dir / CHECKPOINTS)
         run.log.info("resuming run %s from its last checkpoint", run.resumed_from.name)
+    device = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()
+    run.note(task=task, processes=trainer.world_size, device=device)
     what = f"{type(learner.net).__name__} for {task}, {cfg.epochs} epochs"
-    run.log.info("training %s on %s", what, trainer.accelerator.__class__.__name__)
+    run.log.info("training %s on %d %s process(es)", what, trainer.world_size, device)
     trainer.fit(learner, train_rows, val_rows, ckpt_path=start, weights_only=True)
     if not trainer.is_global_zero:
         return {}

@@ -1,0 +1,47 @@
+"""The framework=pytorch variant, baked for the default Python and installed once: its lint
+(ruff, mypy --strict), its own tests (which resume training after SIGTERM to the same metrics,
+requeue a preempted submitit job, train with DDP on two CPU processes, and run a parallel Optuna
+search with a killed trial), the debug pipeline and `dvc repro`.
+
+Marker `pytorch` (`make test-pytorch`; .ci/run runs it after `make test`): the CUDA build of
+torch takes about 3 GB to download the first time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Bakery, dvc_ran, install, make, require_ok
+
+pytestmark = pytest.mark.pytorch
+OPTIONS = {"framework": "pytorch"}
+
+
+@pytest.fixture(scope="module")
+def project(bakery: Bakery, uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pytorch bake after `make setup` (uv sync of the locked torch and Lightning)."""
+    return install(bakery, tmp_path_factory.mktemp("pytorch"), OPTIONS)
+
+
+def test_lint_passes(project: Path) -> None:
+    require_ok(make(project, "lint"))
+
+
+def test_the_projects_own_tests_pass(project: Path) -> None:
+    result = require_ok(make(project, "test"))
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary
+    assert "skipped" not in summary, summary  # the Lightning tests ran, none was left out
+
+
+def test_debug_then_repro_trains_and_scores_the_best_checkpoint(project: Path) -> None:
+    require_ok(make(project, "debug"))
+    require_ok(make(project, "repro"))
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["accuracy"] > 0.8  # digits, an MLP: about 0.97
+    lock = (project / "dvc.lock").read_text(encoding="utf-8")
+    assert "models/model.ckpt" in lock
+    again = require_ok(make(project, "repro"))
+    assert [stage for stage in dvc_ran(again) if stage != "params"] == []  # nothing changed
