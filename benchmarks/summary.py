@@ -249,6 +249,22 @@ def tables(measures: Record) -> list[Row]:
 
 
 # The results files, in the order of the sections, and the rows each gives.
+def torch(measures: Record) -> list[Row]:
+    """The pytorch variant's training throughput against a bare loop, and its setup."""
+    rows = []
+    for name, figures in measures["throughput"].items():
+        ratio = f"{figures['ratio']:.2f}x the bare loop's rows/s"
+        if name == measures["judged"] and figures["ratio"] < measures["min_ratio"]:
+            ratio = f"**{ratio}, under the target**"
+        target = f" (target {measures['min_ratio']:g})" if name == measures["judged"] else ""
+        rows.append(
+            Row(f"pytorch `train`, {name} network, CPU{target}", ratio, runs(figures["variant"]))
+        )
+    setup = ", ".join(f"{kind} {duration(seconds)}" for kind, seconds in measures["setup"].items())
+    rows.append(Row("pytorch `make setup`", setup, "1"))
+    return rows
+
+
 SECTIONS: dict[str, Callable[[Record], list[Row]]] = {
     "foundation": foundation,
     "install": install,
@@ -258,6 +274,7 @@ SECTIONS: dict[str, Callable[[Record], list[Row]]] = {
     "tables": tables,
     "suite": suite,
     "size": size,
+    "torch": torch,
 }
 
 

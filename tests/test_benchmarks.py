@@ -23,7 +23,19 @@ import bench_suite
 import summary
 
 BENCHMARKS = ROOT / "benchmarks"
-SCRIPTS = ("foundation", "install", "pipeline", "runs", "overhead", "tables", "suite", "size")
+SCRIPTS = (
+    "foundation",
+    "install",
+    "pipeline",
+    "runs",
+    "overhead",
+    "tables",
+    "suite",
+    "size",
+    "torch",
+)
+# Scripts whose smoke run installs the pytorch variant (CUDA torch): under `make test-pytorch`.
+PYTORCH_SCRIPTS = ("torch",)
 COMMITTED = [ROOT / "docs" / "benchmarks.md", *sorted((BENCHMARKS / "results").glob("*.json"))]
 
 EXPORT = """\
@@ -246,8 +258,15 @@ def test_a_quick_run_refuses_to_write_the_committed_figures(option: str) -> None
     assert f"--quick never writes to {committed[option]}" in result.stderr
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name, marks=pytest.mark.pytorch if name in PYTORCH_SCRIPTS else pytest.mark.e2e
+        )
+        for name in SCRIPTS
+    ],
+)
 def test_each_benchmark_runs_quick_and_writes_its_section(
     uv: str, tmp_path: Path, name: str
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ class Curve(Callback):
     rows are saved in the checkpoints, so a resumed run's curve holds every epoch."""
 
     def __init__(self, run: Run) -> None:
-        self.run, self.rows = run, list[dict[str, float]]()
+        self.run, self.rows, self.trained = run, list[dict[str, float]](), 0
 
     def on_train_epoch_end(self, trainer: Trainer, module: LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -71,6 +72,7 @@ class Curve(Callback):
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
         self.run.log_metrics(metrics, step=epoch)
         self.rows.append({"epoch": epoch, **metrics})
+        self.trained += 1  # in this run: a resumed run counts from where it went on
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
@@ -189,9 +191,13 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     run.note(task=task, processes=trainer.world_size, device=device)
     what = f"{type(learner.net).__name__} for {task}, {cfg.epochs} epochs"
     run.log.info("training %s on %d %s process(es)", what, trainer.world_size, device)
+    started = time.perf_counter()
     trainer.fit(learner, train_rows, val_rows, ckpt_path=start, weights_only=True)
+    seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
         return {}
+    # Training rows per second over the epochs this run trained, validation included.
+    run.note(samples_per_s=round(curve.trained * len(train_set) / seconds, 1))
     if not best.best_model_path or best.best_model_score is None:
         raise UsageError("no checkpoint was saved: train.epochs must be at least 1")
     score = float(best.best_model_score)
