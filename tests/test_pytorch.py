@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Bakery, dvc_ran, install, make, require_ok
+from conftest import DEFAULTS, Bakery, dvc_ran, install, make, require_ok, run
+from pythons import find_python
 
 pytestmark = pytest.mark.pytorch
 OPTIONS = {"framework": "pytorch"}
@@ -23,6 +24,17 @@ OPTIONS = {"framework": "pytorch"}
 def project(bakery: Bakery, uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pytorch bake after `make setup` (uv sync of the locked torch and Lightning)."""
     return install(bakery, tmp_path_factory.mktemp("pytorch"), OPTIONS)
+
+
+@pytest.mark.parametrize("python_version", DEFAULTS["python_version"])  # type: ignore[arg-type]
+def test_each_pythons_pytorch_lock_matches_the_dependencies(
+    bakery: Bakery, uv: str, python_version: str
+) -> None:
+    python = find_python(python_version)
+    if python is None:
+        pytest.skip(f"no Python {python_version} on this machine; uv never downloads one")
+    baked = bakery({**OPTIONS, "python_version": python_version})
+    require_ok(run([uv, "lock", "--check", "--python", python], cwd=baked))
 
 
 def test_lint_passes(project: Path) -> None:

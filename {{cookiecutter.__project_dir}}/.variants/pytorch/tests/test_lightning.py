@@ -152,3 +152,18 @@ def test_ddp_on_two_cpu_processes_records_one_run(
     # The processes draw other batches than one process does: close metrics, not equal ones.
     best = f"best_{train['monitor']}"
     assert ddp["metrics"][best] == pytest.approx(straight["metrics"][best], rel=DDP_TOLERANCE)
+
+
+@pytest.mark.parametrize("wanted", ["train_20000101T000000Z_000000", "../elsewhere"])
+def test_resuming_a_run_that_is_not_there_is_refused_in_one_line(
+    trained: tuple[Path, dict[str, Any]], wanted: str
+) -> None:
+    root, _ = trained
+    known = len(records(root))
+    args = command("logger=none", f"train.resume={wanted}")
+    done = subprocess.run(args, cwd=root, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert wanted in line
+    assert len(records(root)) == known  # refused before any run folder was made

@@ -147,16 +147,17 @@ def cluster_job() -> str | None:
 
 
 def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
-    """The record of the run this one goes on from: `<stage>.resume` (a run id, or `last`: the
-    stage's latest run), or, in a requeued cluster job, the job's interrupted run."""
+    """The record of the run this one goes on from: in a requeued cluster job, the job's own
+    interrupted try; else `<stage>.resume` (a run id, or `last`: the stage's latest run)."""
     if not hasattr(section, "resume"):  # a stage that cannot resume
         return None
     wanted, job = section.resume, cluster_job()
     ids = sorted(path.name for path in runs.glob(f"{stage}_*") if records.RUN_ID.match(path.name))
-    if wanted is None and job:
-        same = [records.read_json(runs / i / records.RECORD) for i in reversed(ids)]
-        same = [found for found in same if found.get("job") == job]
-        return same[0] if same and same[0].get("status") == "interrupted" else None
+    if job:  # newest first: the try before this one, when SLURM or submitit requeued the job
+        tries = (records.read_json(runs / i / records.RECORD) for i in reversed(ids))
+        latest = next((found for found in tries if found.get("job") == job), {})
+        if latest.get("status") == "interrupted":
+            return latest
     if wanted == "last" and not ids:
         raise UsageError(f"{stage}.resume=last, but there is no earlier {stage} run in {runs}")
     wanted = ids[-1] if wanted == "last" else wanted
