@@ -127,13 +127,14 @@ def stage_with_hydra(root: Path) -> int:
                 failed[-1] = work(cfg, list(HydraConfig.get().overrides.task))
                 return
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
-        except UsageError as error:
+            hydra_config = HydraConfig.get()
+            multirun = hydra_config.mode == RunMode.MULTIRUN
+            sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
+            overrides = hydra_config.overrides.task
+            record = execute(settings, function, section, config, overrides, sweep)
+        except UsageError as error:  # refused before the run began (a run logs its own)
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)  # Hydra would add a traceback to an exception
-        hydra_config = HydraConfig.get()
-        multirun = hydra_config.mode == RunMode.MULTIRUN
-        sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
-        record = execute(settings, function, section, config, hydra_config.overrides.task, sweep)
         failed[-1] = 0 if multirun else exit_status(record)  # a sweep's: in its summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line

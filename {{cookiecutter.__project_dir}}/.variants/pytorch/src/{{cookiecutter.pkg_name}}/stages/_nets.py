@@ -59,6 +59,7 @@ class Learner(LightningModule):
         super().__init__()
         self.save_hyperparameters()  # model, inputs, outputs, task, classes, scale, optimizer...
         self.net = build_net(dict(hparams["model"]), hparams["inputs"], hparams["outputs"])
+        self._sums: dict[str, torch.Tensor] = {}  # per split: loss x rows, hits, rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output for a batch of feature rows."""
@@ -74,15 +75,13 @@ class Learner(LightningModule):
     def _step(self, batch: Sequence[torch.Tensor], split: str) -> torch.Tensor:
         x, y = batch
         out = self(x)
-        if self.hparams["task"] == "classification":
-            loss = functional.cross_entropy(out, y)
-            accuracy = (out.argmax(dim=1) == y).float().mean()
-            self.log(f"{split}_accuracy", accuracy, on_epoch=True, on_step=False, sync_dist=True)
-        else:
-            loss = functional.mse_loss(out.squeeze(1), y)
-            rmse = loss.detach().sqrt() * self.hparams["scale"][1]  # in the target's units
-            self.log(f"{split}_rmse", rmse, on_epoch=True, on_step=False, sync_dist=True)
-        self.log(f"{split}_loss", loss, on_epoch=True, on_step=False, sync_dist=True)
+        classes = self.hparams["task"] == "classification"
+        loss = functional.cross_entropy(out, y) if classes else functional.mse_loss(out[:, 0], y)
+        # Summed over the epoch here and logged once at its end: a self.log call per step
+        # costs more than a small network's step.
+        sums = self._sums.setdefault(split, torch.zeros(3, device=out.device))
+        hits = (out.argmax(dim=1) == y).sum() if classes else 0
+        sums += torch.stack([loss.detach() * len(y), torch.as_tensor(hits), torch.tensor(len(y))])
         return loss
 
     def training_step(self, batch: Sequence[torch.Tensor], index: int) -> torch.Tensor:
@@ -90,8 +89,20 @@ class Learner(LightningModule):
         return self._step(batch, "train")
 
     def validation_step(self, batch: Sequence[torch.Tensor], index: int) -> torch.Tensor:
-        """The held-out rows' loss and score, averaged over the epoch (and the processes)."""
+        """The held-out rows' loss, summed with the epoch's."""
         return self._step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        """The epoch's mean loss and score, of the training rows too (averaged over the DDP
+        processes): validation runs after the epoch's last training step."""
+        for split, (loss, hits, rows) in self._sums.items():
+            self.log(f"{split}_loss", loss / rows, sync_dist=True)
+            if self.hparams["task"] == "classification":
+                self.log(f"{split}_accuracy", hits / rows, sync_dist=True)
+            else:  # in the target's units
+                rmse = (loss / rows).sqrt() * self.hparams["scale"][1]
+                self.log(f"{split}_rmse", rmse, sync_dist=True)
+        self._sums.clear()
 
     def configure_optimizers(self) -> Any:
         """The optimizer of train.optimizer; its step size decays to 0 along a cosine, a little

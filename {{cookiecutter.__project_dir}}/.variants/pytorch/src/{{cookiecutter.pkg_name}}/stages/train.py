@@ -64,6 +64,10 @@ class Curve(Callback):
 
     def __init__(self, run: Run) -> None:
         self.run, self.rows, self.trained = run, list[dict[str, float]](), 0
+        self.started = self.seconds = 0.0  # the epochs' wall time, Lightning's set-up aside
+
+    def on_train_start(self, trainer: Trainer, module: LightningModule) -> None:
+        self.started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: Trainer, module: LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -73,6 +77,7 @@ class Curve(Callback):
         self.run.log_metrics(metrics, step=epoch)
         self.rows.append({"epoch": epoch, **metrics})
         self.trained += 1  # in this run: a resumed run counts from where it went on
+        self.seconds = time.perf_counter() - self.started
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
@@ -191,13 +196,11 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     run.note(task=task, processes=trainer.world_size, device=device)
     what = f"{type(learner.net).__name__} for {task}, {cfg.epochs} epochs"
     run.log.info("training %s on %d %s process(es)", what, trainer.world_size, device)
-    started = time.perf_counter()
     trainer.fit(learner, train_rows, val_rows, ckpt_path=start, weights_only=True)
-    seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
         return {}
     # Training rows per second over the epochs this run trained, validation included.
-    run.note(samples_per_s=round(curve.trained * len(train_set) / seconds, 1))
+    run.note(samples_per_s=round(curve.trained * len(train_set) / max(curve.seconds, 1e-9), 1))
     if not best.best_model_path or best.best_model_score is None:
         raise UsageError("no checkpoint was saved: train.epochs must be at least 1")
     score = float(best.best_model_score)
