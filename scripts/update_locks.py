@@ -54,7 +54,9 @@ def lock(python_version: str, framework: str, uv: str, upgrade: bool) -> Path:
     """Lock the stand-in project for one framework and Python version; return the lock file."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "pyproject.toml").write_text(render_pyproject(python_version, framework), encoding="utf-8")
+        (work / "pyproject.toml").write_text(
+            render_pyproject(python_version, framework), encoding="utf-8"
+        )
         (work / "README.md").write_text("stand-in\n", encoding="utf-8")
         target = LOCKS / lock_name(framework, python_version)
         if target.exists() and not upgrade:
