@@ -133,11 +133,12 @@ def test_under_dvc_a_stage_refuses_what_dvc_would_not_track(
     assert "under DVC a stage's command is exactly" in refused(f"stage={first}", "seed=1")
 
     config = pipeline.compose(project, [f"stage={first}"])
-    reusing = [name for name in stage_names() if "load_from" in config[name]]
-    for name in reusing:  # a reused run folder is git-ignored: DVC cannot track it
-        set_conf(project, f"{name}.load_from", "train_20260101T000000Z_abcdef")
-        pipeline.refresh(project)
-        assert f"{name}.load_from" in refused(f"stage={name}")
+    for key in ("load_from", "resume"):  # a reused run folder is git-ignored: DVC cannot track it
+        for name in [name for name in stage_names() if key in config[name]]:
+            set_conf(project, f"{name}.{key}", "train_20260101T000000Z_abcdef")
+            pipeline.refresh(project)
+            assert f"{name}.{key}" in refused(f"stage={name}")
+            set_conf(project, f"{name}.{key}", None)
 
     set_conf(project, "seed", seed_of(project) + 1)
     assert "params.yaml is older than conf/" in refused(f"stage={first}")

@@ -97,10 +97,10 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
     if not os.environ.get("DVC_EXP_NAME") and (changes := pipeline.stale(root)):
         raise UsageError(f"params.yaml is older than conf/ ({changes[0]}); run `make repro`")
     settings, function, section, config = prepared(root, params, stage)
-    if getattr(section, "load_from", None):
+    if key := next((k for k in ("load_from", "resume") if getattr(section, k, None)), None):
         raise UsageError(
-            f"{stage}.load_from reuses a run folder, which DVC does not track: set it to null "
-            f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.load_from=...`"
+            f"{stage}.{key} reuses a run folder, which DVC does not track: set it to null "
+            f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.{key}=...`"
         )
     return exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
 
