@@ -105,8 +105,8 @@ BAD_OVERRIDES = [
     (["stage=nope"], "error: unknown stage 'nope'"),
     (["stage=train", "train.epochs=abc"], "error: config key 'train.epochs': Value 'abc'"),
     (["stage=train", "seed=1.5"], "seed': Value '1.5'"),
-    (["stage=train", "model=nope"], "Could not find 'model/nope'"),
-    (["stage=train", "train.epochz=3"], "error: Could not override 'train.epochz'"),
+    (["stage=train", "model=nope"], "error: model=nope: no such option; known: boosted_trees, "),
+    (["stage=train", "train.epochz=3"], "error: train.epochz is not a setting of train; known: "),
     (["train.epochs=3"], "error: no stage given; add stage=NAME"),
 ]
 

@@ -51,6 +51,18 @@ def test_stages_prints_dvc_yamls_stages_in_order(main: Main) -> None:
     assert main("stages") == (0, "\n".join(dvc_yaml_stages()) + "\n", "")
 
 
+def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -> None:
+    first = stage_names()[0]
+    code, _, err = main(f"stage={first}", "debug=no_such_option")
+    assert code == 2
+    known = {path.stem for path in (ROOT / "conf" / "debug").glob("*.yaml")}
+    assert set(err.strip().split("known: ")[1].split(", ")) == known
+    code, _, err = main(f"stage={first}", f"{first}.no_such_key=1")
+    assert code == 2
+    keys = pipeline.compose(ROOT, [f"stage={first}"])[first]
+    assert err.strip().endswith(f"not a setting of {first}; known: {', '.join(keys)}")
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [

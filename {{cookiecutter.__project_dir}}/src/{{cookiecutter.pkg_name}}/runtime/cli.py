@@ -6,6 +6,7 @@ Runs in the project root, so paths in conf/ mean the same from any folder, as fo
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,8 +145,32 @@ def stage_with_hydra(root: Path) -> int:
     except (HydraException, OmegaConfBaseException) as error:
         if failed:  # raised from a run: debug mode wants the whole traceback
             raise
-        raise UsageError(f"{str(error).splitlines()[0]}; see --help") from error
+        raise UsageError(hydra_error(root, str(error))) from error
     return max([*failed, report_all()])
+
+
+def hydra_error(root: Path, message: str) -> str:
+    """Hydra's error in one line, naming the option or key and the ones that exist."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from . import pipeline
+
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if option := re.search(r"Could not find '(.+)/([^/']+)'", lines[0]):  # no such group option
+        known = [line for line in lines if line.startswith("Available options")][:1]
+        end = next((i for i, line in enumerate(lines) if line.startswith("Config search")), None)
+        options = lines[lines.index(known[0]) + 1 : end] if known else []
+        return f"{option[1]}={option[2]}: no such option; known: {', '.join(options) or 'none'}"
+    if key := re.match(r"Could not override '(.+)'", lines[0]):  # no such key
+        parent = key[1].rpartition(".")[0]
+        try:  # the keys beside it, in conf/ as it is
+            section = OmegaConf.select(pipeline.compose(root, []), parent or "")
+        except Exception:  # conf/ itself is broken: Hydra's first line is all there is
+            section = None
+        keys = ", ".join(section) if isinstance(section, DictConfig) else "see --help"
+        where = f" of {parent}" if parent else ""
+        return f"{key[1]} is not a setting{where}; known: {keys}"
+    return f"{lines[0]}; see --help"
 
 
 def command(root: Path, name: str, args: list[str]) -> int:
