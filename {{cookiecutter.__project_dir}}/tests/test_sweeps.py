@@ -6,12 +6,13 @@ wrote to disk; these sweeps run with Hydra's basic launcher, in this process.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Main, stage_names
+from conftest import Main, RunCli, stage_names
 
 from {{ cookiecutter.pkg_name }}.runtime import pipeline
 from {{ cookiecutter.pkg_name }}.runtime.records import (
@@ -74,3 +75,13 @@ def test_a_job_that_left_no_record_counts_as_failed_and_other_runs_do_not_count(
     assert ": 1 of 3 runs completed" in out
     assert "error: 1 of 2 runs failed:" in err
     assert f"error: 1 of 3 jobs left no run record; see {folder}" in err
+
+
+def test_two_sweeps_started_in_the_same_second_get_two_names(run_cli: RunCli) -> None:
+    first = stage_names()[0]
+    args = ("--multirun", f"stage={first}", "debug=default", "seed=1")
+    with ThreadPoolExecutor(2) as pool:  # two processes, started together
+        done = list(pool.map(lambda _: run_cli(*args), range(2)))
+    assert [result.returncode for result in done] == [0, 0], [r.stderr for r in done]
+    names = {line.split(":")[0] for result in done for line in result.stdout.splitlines()}
+    assert len({name for name in names if name.startswith("sweep ")}) == 2, names
