@@ -312,3 +312,16 @@ def test_pull_writes_nothing_outside_the_runs_folder(
     assert list(outside.iterdir()) == []
     assert sorted(path.name for path in runs.iterdir()) == [run_id]
     assert (runs / run_id / "run.json").is_file()
+
+
+def test_a_listing_into_a_closed_pipe_ends_quietly(root: Path) -> None:
+    # `runs ls | head -1`: the reader is gone before the listing is written.
+    shutil.copytree(ROOT / "conf", root / "conf")
+    read, write = os.pipe()
+    os.close(read)
+    command = [sys.executable, "-m", "{{ cookiecutter.pkg_name }}", "runs", "ls", "--all"]
+    done = subprocess.run(
+        command, cwd=root, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, check=False
+    )
+    os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -157,9 +157,9 @@ def hydra_error(root: Path, message: str) -> str:
 
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if option := re.search(r"Could not find '(.+)/([^/']+)'", lines[0]):  # no such group option
-        known = [line for line in lines if line.startswith("Available options")][:1]
+        start = next((i + 1 for i, line in enumerate(lines) if line.startswith("Available")), 0)
         end = next((i for i, line in enumerate(lines) if line.startswith("Config search")), None)
-        options = lines[lines.index(known[0]) + 1 : end] if known else []
+        options = lines[start:end] if start else []
         return f"{option[1]}={option[2]}: no such option; known: {', '.join(options) or 'none'}"
     if key := re.match(r"Could not override '(.+)'", lines[0]):  # no such key
         parent = key[1].rpartition(".")[0]
@@ -168,8 +168,7 @@ def hydra_error(root: Path, message: str) -> str:
         except Exception:  # conf/ itself is broken: Hydra's first line is all there is
             section = None
         keys = ", ".join(section) if isinstance(section, DictConfig) else "see --help"
-        where = f" of {parent}" if parent else ""
-        return f"{key[1]} is not a setting{where}; known: {keys}"
+        return f"{key[1]} is not a setting{f' of {parent}' * bool(parent)}; known: {keys}"
     return f"{lines[0]}; see --help"
 
 
@@ -180,6 +179,9 @@ def command(root: Path, name: str, args: list[str]) -> int:
 
         try:
             return int((remote if name == "remote" else runs).main(root, args))
+        except BrokenPipeError:  # `runs ls | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
+            return 0
         except (UsageError, remote.RemoteError, OSError) as error:  # OSError: a transfer cut off
             again = "; run it again to finish" * isinstance(error, OSError)
             print(f"error: {error}{again}", file=sys.stderr)

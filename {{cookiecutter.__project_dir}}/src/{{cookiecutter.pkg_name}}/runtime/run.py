@@ -140,10 +140,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def cluster_job() -> str | None:
     """The SLURM (or submitit_local) job running this process: kept when it is requeued."""
     env = os.environ.get
-    array = (
-        env("SLURM_ARRAY_JOB_ID") and f"{env('SLURM_ARRAY_JOB_ID')}_{env('SLURM_ARRAY_TASK_ID')}"
-    )
-    return array or env("SLURM_JOB_ID") or env("SUBMITIT_LOCAL_JOB_ID")
+    job = env("SLURM_ARRAY_JOB_ID") and f"{env('SLURM_ARRAY_JOB_ID')}_{env('SLURM_ARRAY_TASK_ID')}"
+    return job or env("SLURM_JOB_ID") or env("SUBMITIT_LOCAL_JOB_ID")
 
 
 def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
