@@ -34,6 +34,7 @@ AREAS = (
     "Concurrency",
     "Sweeps",
     "Storage (B2)",
+    "Storage (disk)",
     "Credentials",
     "Commits",
 )

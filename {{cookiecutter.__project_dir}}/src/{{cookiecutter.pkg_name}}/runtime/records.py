@@ -34,15 +34,16 @@ def runs_dir(root: Path) -> Path:
 
 def create_run_dir(runs: Path, stage: str) -> tuple[str, Path]:
     """Create a new, empty run folder in `runs`; return its id and path."""
-    runs.mkdir(parents=True, exist_ok=True)
     while True:
         stamp = datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
         run_id = f"{stage}_{stamp}_{secrets.token_hex(3)}"
         try:
-            (runs / run_id).mkdir()
+            (runs / run_id).mkdir(parents=True)
             return run_id, runs / run_id
         except FileExistsError:  # another run drew the same id this second: draw again
             continue
+        except OSError as error:  # read-only, full, or not a folder
+            raise UsageError(f"cannot make a run folder in {runs}: {error.strerror}") from error
 
 
 def check_name(text: str, what: str = "run id") -> str:

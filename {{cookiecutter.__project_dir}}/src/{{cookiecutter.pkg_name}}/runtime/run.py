@@ -3,6 +3,7 @@ records how the run ended: completed, failed (with the traceback) or interrupted
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
 ARTIFACTS = "artifacts"
+RESERVE = ".reserved"  # disk space held for the final record, freed to write it
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
@@ -110,6 +112,7 @@ def configure_logging(log_file: Path, level: str) -> logging.Logger:
         handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%dT%H:%M:%S%z"))
     logger.setLevel(level.upper())
     logger.propagate = False  # Hydra or a library may give the root logger handlers as well
+    logging.raiseExceptions = False  # a full disk: the error's line, not logging's tracebacks
     return logger
 
 
@@ -149,36 +152,18 @@ def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
     interrupted try; else `<stage>.resume` (a run id, or `last`: the stage's latest run)."""
     if not hasattr(section, "resume"):  # a stage that cannot resume
         return None
-    wanted, job = section.resume, cluster_job()
     ids = sorted(path.name for path in runs.glob(f"{stage}_*") if records.RUN_ID.match(path.name))
-    if job:  # newest first: the try before this one, when SLURM or submitit requeued the job
-        tries = (records.read_json(runs / i / records.RECORD) for i in reversed(ids))
-        latest = next((found for found in tries if found.get("job") == job), {})
-        if latest.get("status") == "interrupted":
-            return latest
-    if wanted == "last" and not ids:
+    job = cluster_job()  # newest first: a requeued job's try before this one
+    tries = (records.read_json(runs / i / records.RECORD) for i in reversed(ids) if job)
+    latest = next((found for found in tries if found.get("job") == job), {})
+    if latest.get("status") == "interrupted":
+        return latest
+    wanted = section.resume if section.resume != "last" else ids[-1] if ids else None
+    if wanted is None and section.resume == "last":
         raise UsageError(f"{stage}.resume=last, but there is no earlier {stage} run in {runs}")
-    wanted = ids[-1] if wanted == "last" else wanted
     if wanted is not None and not (runs / check_name(str(wanted)) / records.RECORD).is_file():
         raise UsageError(f"{stage}.resume: no run '{wanted}' in {runs}; see `runs ls`")
     return None if wanted is None else records.read_json(runs / str(wanted) / records.RECORD)
-
-
-def follow(
-    stage: str,
-    seed: int,
-    stage_function: Callable[[Any, Run], Any],
-    section: Any,
-    earlier: Path | None,
-) -> dict[str, Any]:
-    """Run the stage in a process that trains beside rank 0 (DDP's others): no run folder,
-    record or tracker of its own, and only warnings logged (Python's default)."""
-    with tempfile.TemporaryDirectory() as folder:
-        log = logging.getLogger(f"{ROOT_LOGGER}.{stage}")
-        run = Run(id="follower", dir=Path(folder), stage=stage, log=log, resumed_from=earlier)
-        seed_everything(seed)
-        stage_function(section, run)
-    return {"status": "completed"}
 
 
 def _checked(stage: str, metrics: object) -> Metrics:
@@ -205,29 +190,34 @@ def execute(
     from omegaconf import OmegaConf
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
-    runs = records.runs_dir(Path(settings.root))
-    if any(os.environ.get(rank, "0") != "0" for rank in RANKS):  # rank 0 chose what to resume
-        resumed = os.environ.get(RESUMED) and runs / os.environ[RESUMED]
-        return follow(stage, settings.seed, stage_function, stage_config, resumed or None)
+    runs, log = records.runs_dir(Path(settings.root)), logging.getLogger(f"{ROOT_LOGGER}.{stage}")
+    if any(os.environ.get(rank, "0") != "0" for rank in RANKS):  # DDP's others: no folder,
+        with tempfile.TemporaryDirectory() as folder:  # record or tracker; warnings logged only
+            resumed = os.environ.get(RESUMED)  # rank 0 chose what to resume
+            earlier_dir = runs / resumed if resumed else None
+            run = Run("follower", Path(folder), stage, log, resumed_from=earlier_dir)
+            seed_everything(settings.seed)
+            stage_function(stage_config, run)
+        return {"status": "completed"}
     earlier = earlier_run(stage, stage_config, runs)  # checked before this run's folder exists
-    resumed_from = None if earlier is None else runs / str(earlier["id"])
-    os.environ[RESUMED] = "" if earlier is None else str(earlier["id"])  # for DDP's processes
+    os.environ[RESUMED] = str((earlier or {}).get("id", ""))  # for DDP's other processes
     run_id, run_dir = records.create_run_dir(runs, stage)
-    log = configure_logging(run_dir / "run.log", settings.runtime.log_level)
-    record: dict[str, Any] = {"id": run_id, "stage": stage, "sweep": sweep}
-    run = Run(id=run_id, dir=run_dir, stage=stage, log=logging.getLogger(f"{ROOT_LOGGER}.{stage}"))
-    run.resumed_from = resumed_from
+    configure_logging(run_dir / "run.log", settings.runtime.log_level)
+    earlier_dir = None if earlier is None else runs / str(earlier["id"])
+    run = Run(run_id, run_dir, stage, log, resumed_from=earlier_dir)
+    record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=list(overrides))
+    record.update(status="running", mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
+    record.update(host=socket.gethostname(), job=cluster_job(), resumed_from=None)
+    record["resumed_from"] = None if earlier_dir is None else earlier_dir.name
+    record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     started, error, metrics = time.perf_counter(), None, {}
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main else None  # recorded from here on
     try:
+        records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
+        (run_dir / RESERVE).write_bytes(os.urandom(1 << 16))  # room for the last record
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
         provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
-        record.update(overrides=list(overrides), status="running", mode=settings.runtime.mode)
-        record.update(argv=sys.argv, pid=os.getpid(), host=socket.gethostname(), job=cluster_job())
-        record["resumed_from"] = None if earlier is None else earlier["id"]
-        record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        records.write_json(run_dir / "run.json", record)
         log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
         seed_everything(settings.seed)
         group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
@@ -246,16 +236,22 @@ def execute(
         record["error"] = f"{type(caught).__name__}: {caught}"
         record["traceback"] = traceback.format_exc()
         ending = f"{record['status']}: {record['error']}"
-        traced = not (interrupted or isinstance(caught, UsageError))  # bad input: one line
+        disk = isinstance(caught, OSError) and caught.errno in (errno.ENOSPC, errno.EDQUOT)
+        traced = not (interrupted or disk or isinstance(caught, UsageError))  # one line
         log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=traced)
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+        (run_dir / RESERVE).unlink(missing_ok=True)  # its room is the record's now
         record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
         record["tracker"] = run.tracker.finish({**run.notes, **metrics}, 0 if error is None else 1)
         record.update(artifacts=run.artifacts, notes=run.notes)
-        records.write_json(run_dir / "run.json", record)
+        try:
+            records.write_json(run_dir / records.RECORD, record)
+        except OSError as failed:  # a disk full beyond the reserved room
+            log.error("run %s: its record could not be written: %s", run_id, failed)
+            record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
     usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2
