@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +32,7 @@ from conftest import (
     run_dirs,
     uv_run,
 )
+from reliability import Recorder
 
 pytestmark = pytest.mark.e2e
 
@@ -159,3 +165,105 @@ def test_metrics_and_plots_commands_work(project: Path) -> None:
     assert declared
     for reference in declared:
         assert output(project, reference.removeprefix("${").removesuffix("}")).name in plots
+
+
+def test_killing_dvc_ends_the_stage_it_ran_as_interrupted(
+    project: Path, reliability: Recorder
+) -> None:
+    config = project / "conf" / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    try:  # a training long enough to be cut: train.epochs in conf/, as `make repro` reads it
+        config.write_text(re.sub(r"(?m)^(  epochs:) \d+", r"\1 1000000", text), encoding="utf-8")
+        require_ok(make(project, "params"))
+        before = {path.name for path in run_dirs(project, "train_")}
+        command = [os.environ.get("UV") or "uv", "run", "--frozen", "dvc", "repro", "train"]
+        env = {**os.environ, "WANDB_MODE": "disabled"}
+        dvc = subprocess.Popen(
+            command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline, record = time.monotonic() + 300, {}
+        while record.get("status") != "running":
+            assert time.monotonic() < deadline, "the train stage did not start"
+            new = [path for path in run_dirs(project, "train_") if path.name not in before]
+            record = read_record(new[0]) if new else {}
+            time.sleep(0.2)
+        stage = int(record["pid"])
+        parent = int(Path(f"/proc/{stage}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(parent, signal.SIGKILL)  # DVC itself, as an out-of-memory kill or `kill -9`
+        dvc.wait(timeout=60)
+        while (record := read_record(new[0]))["status"] == "running":
+            assert time.monotonic() < deadline, "the stage ran on without DVC"
+            time.sleep(0.2)
+    finally:
+        config.write_text(text, encoding="utf-8")
+        require_ok(make(project, "params"))
+    assert record["status"] == "interrupted"
+    assert not Path(f"/proc/{stage}").exists()
+    lost = sum(not (new[0] / name).is_file() for name in ("run.json", "run.log", "config.yaml"))
+    reliability.record(
+        "Signals",
+        "kill -9 of `dvc repro` while its train stage runs",
+        "the stage gets SIGTERM (parent-death signal), records itself interrupted and exits",
+        lost,
+    )
+    assert lost == 0
+
+
+def test_a_second_experiment_at_once_never_runs_on_the_first_ones_values(
+    project: Path, reliability: Recorder
+) -> None:
+    uv = os.environ.get("UV") or "uv"
+    env = {**os.environ, "WANDB_MODE": "disabled", "UV": uv}
+
+    def first(*command: str) -> tuple[subprocess.Popen[str], Path]:
+        """Start an experiment whose train stage lasts seconds; return it, once training."""
+        before = {path.name for path in run_dirs(project, "train_")}
+        started = subprocess.Popen(
+            command,
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 300
+        while not (new := [p for p in run_dirs(project, "train_") if p.name not in before]):
+            assert started.poll() is None, started.communicate()[0]
+            assert time.monotonic() < deadline, "the train stage did not start"
+            time.sleep(0.1)
+        return started, new[0]
+
+    def restore() -> None:
+        require_ok(run(["git", "checkout", "--", "."], cwd=project))
+        require_ok(uv_run(project, "dvc", "checkout", "--quiet"))
+
+    # Through `make exp`: the second is refused in one line before DVC touches params.yaml.
+    running, _ = first("make", "exp", f"UV={uv}", "ARGS=-S train.epochs=6000")
+    second = make(project, "exp", "ARGS=-S train.epochs=7")
+    epochs = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))["train"][
+        "epochs"
+    ]
+    output = running.communicate(timeout=600)[0]
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.startswith("error: an experiment (pid "), second.stderr
+    assert "dvc exp run --queue -S train.epochs=7" in second.stderr
+    lost = int(epochs != 6000) + int(running.returncode != 0)  # the first one's values, its run
+    restore()
+    # Plain `dvc exp run` twice: DVC refuses the second, which has already written its value
+    # into params.yaml; the first one's next stage refuses to start on it, in one line.
+    running, _ = first(uv, "run", "--frozen", "dvc", "exp", "run", "-S", "train.epochs=6001")
+    second = uv_run(project, "dvc", "exp", "run", "-S", "train.epochs=7")
+    stopped = running.communicate(timeout=600)[0]
+    restore()
+    assert second.returncode != 0
+    assert running.returncode != 0
+    refused = [line for line in stopped.splitlines() if line.startswith("error: params.yaml")]
+    assert len(refused) == 1, stopped
+    reliability.record(
+        "Concurrency",
+        "two experiments at once in one workspace: `make exp`, then plain `dvc exp run`",
+        "make exp: the second refused in one line, the first completes; dvc exp run: the first "
+        "stops at its next stage in one line instead of running on the second's values",
+        lost,
+    )
+    assert lost == 0, output

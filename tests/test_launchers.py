@@ -1,13 +1,19 @@
-"""End-to-end tier: a sweep on Hydra's joblib launcher whose job fails.
+"""End-to-end tier: sweeps on Hydra's joblib launcher whose jobs fail, are refused or killed.
 
 The tutorial's sweeps (test_tutorial.py) show that every job on joblib and
 submitit_local leaves its record and its offline W&B run in the sweep's group.
-Here a job fails in a worker process: the others complete and the summary,
-read from the records, names the failed one.
+Here a job fails in a worker process, a value is refused in one job, a worker is
+killed, and the sweep's main process is killed: the summary, read from the records,
+names what happened, and no worker runs on as an orphan.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +43,147 @@ def test_a_failed_job_of_a_parallel_sweep_is_named_after_the_others_complete(
 ) -> None:
     before = set((project / "runs").glob("train_*"))
     sweep = ["--multirun", "hydra/launcher=joblib", "stage=train", "logger=none"]
-    result = stage_run(project, *sweep, "train.epochs=2", "train.batch_size=0,16,32")
+    # The first job's estimator refuses its alpha once training starts: a crash.
+    result = stage_run(project, *sweep, "train.epochs=2", "model.regression.alpha=-1,0.001,0.01")
     assert result.returncode == 1, result.stderr
     runs = new_runs(project, before)
     statuses = sorted(record["status"] for _, record in runs)
     assert statuses == ["completed", "completed", "failed"]
     assert "2 of 3 runs completed" in result.stdout
     assert "error: 1 of 3 runs failed:" in result.stderr
-    assert "train.batch_size=0" in result.stderr
+    assert "model.regression.alpha=-1" in result.stderr
     lost = sum(not (path / name).is_file() for path, _ in runs for name in RECORD_FILES)
     reliability.record(
         "Sweeps",
         "a 3-job sweep in joblib worker processes whose first job crashes",
         "the other 2 complete; the summary, read from the records, names the failed run",
+        lost,
+    )
+    assert lost == 0
+
+
+def test_a_value_the_schema_refuses_in_one_job_is_named_and_the_others_run(
+    project: Path, reliability: Recorder
+) -> None:
+    before = set((project / "runs").glob("*"))
+    sweep = ["--multirun", "hydra/launcher=joblib", "stage=train", "logger=none"]
+    result = stage_run(project, *sweep, "train.epochs=2,abc,3")
+    assert result.returncode == 1, result.stderr
+    runs = new_runs(project, before)
+    assert sorted(record["status"] for _, record in runs) == ["completed", "completed"]
+    assert "2 of 3 runs completed" in result.stdout
+    assert "error: 1 of 3 jobs refused before they ran:" in result.stderr
+    assert "(stage=train logger=none train.epochs=abc): config key 'train.epochs'" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Every new folder in runs/ is a run with its record: none is left half-made.
+    new = [path for path in set((project / "runs").glob("*")) - before if path.name != ".multirun"]
+    lost = sum(not (path / "run.json").is_file() for path in new)
+    reliability.record(
+        "Sweeps",
+        "`train.epochs=2,abc,3` on joblib: the schema refuses one job's value",
+        "the other 2 jobs complete; the summary names the refused job and why; exit 1",
+        lost,
+    )
+    assert lost == 0
+
+
+def start_sweep(
+    project: Path, *args: str, output: int = subprocess.PIPE
+) -> tuple[subprocess.Popen[str], set[Path]]:
+    """Start a joblib sweep of the train stage on 2 workers; return it and runs/ before it."""
+    before = set((project / "runs").glob("train_*"))
+    command = [str(project / ".venv/bin/python"), "-m", project.name, "--multirun"]
+    command += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "stage=train", "logger=none"]
+    sweep = subprocess.Popen(
+        [*command, *args], cwd=project, stdout=output, stderr=output, text=True
+    )
+    return sweep, before
+
+
+def wait_for(found: Callable[[], list[Any]], count: int, timeout: float = 120) -> list[Any]:
+    """Poll `found` until it gives `count` items or more; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while len(items := found()) < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {count} items, got {items}")
+        time.sleep(0.2)
+    return items
+
+
+def running(project: Path, before: set[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """The new train runs that are training (their record made), with their records."""
+    new = new_runs_so_far(project, before)
+    return [
+        (p, r) for p, r in new if r.get("status") == "running" and (p / "metrics.jsonl").is_file()
+    ]
+
+
+def new_runs_so_far(project: Path, before: set[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """The new train runs that have a record already."""
+    folders = sorted(set((project / "runs").glob("train_*")) - before)
+    return [(path, read_record(path)) for path in folders if (path / "run.json").is_file()]
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_killed_worker_ends_the_sweep_with_a_summary_naming_the_lost_run(
+    project: Path, reliability: Recorder
+) -> None:
+    sweep, before = start_sweep(project, "train.epochs=1000000,2,3,4")
+    long = "train.epochs=1000000"
+
+    def cut() -> list[tuple[Path, dict[str, Any]]]:  # the job that would run for hours
+        return [(p, r) for p, r in running(project, before) if long in r["overrides"]]
+
+    ((path, record),) = wait_for(cut, 1)
+    os.kill(record["pid"], signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 1, err
+    assert "Traceback" not in err
+    stopped = [line for line in err.splitlines() if line.startswith("error: the sweep stopped")]
+    assert len(stopped) == 1, err
+    assert f"{path.name} (" in err
+    assert f"{path.name} (stage=train logger=none {long}): died" in err
+    assert "runs completed" in out
+    lost = sum(
+        not (p / name).is_file() for p, _ in new_runs(project, before) for name in RECORD_FILES
+    )
+    reliability.record(
+        "Sweeps",
+        "kill -9 of a joblib worker mid-run (as an out-of-memory kill)",
+        "one `error: the sweep stopped` line, then the summary naming the run as died; exit 1",
+        lost,
+    )
+    assert lost == 0
+
+
+def test_killing_a_sweeps_main_process_stops_its_workers_and_their_runs(
+    project: Path, reliability: Recorder
+) -> None:
+    jobs = "train.epochs=1000000,1000001,2,3,4,5"
+    sweep, before = start_sweep(project, jobs, output=subprocess.DEVNULL)
+    started = wait_for(lambda: running(project, before), 2)
+    sweep.kill()  # the launcher dies, its 2 workers each in a run, 4 jobs still queued
+    sweep.wait(timeout=60)
+    ended = wait_for(
+        lambda: [r for _, r in new_runs_so_far(project, before) if r["status"] != "running"], 2, 60
+    )
+    time.sleep(3)  # time for a worker that went on to start a queued job
+    runs = new_runs_so_far(project, before)
+    assert sorted(record["status"] for _, record in runs) == ["interrupted", "interrupted"], ended
+    assert not any(alive(record["pid"]) for _, record in started)
+    lost = sum(not (p / name).is_file() for p, _ in runs for name in RECORD_FILES)
+    reliability.record(
+        "Signals",
+        "kill -9 of a joblib sweep's main process, 2 runs going and 4 jobs queued",
+        "both workers end their runs as interrupted and exit; no queued job starts",
         lost,
     )
     assert lost == 0

@@ -1,5 +1,6 @@
 """Quality tier: a new project's git hooks pass on day one and block what must
-never be committed: keys (detect-secrets) and large data files (DVC's job).
+never be committed: keys (detect-secrets, and find-keys for B2, W&B and AWS keys on
+any line) and large data files (DVC's job).
 
 The hooks are `repo: local` and run the project's tools through `uv run --frozen`,
 so nothing is fetched. `.secrets.baseline` in the template lists the fake keys of
@@ -13,8 +14,12 @@ then copy the bake's `.secrets.baseline` into `{{cookiecutter.__project_dir}}/`.
 
 from __future__ import annotations
 
+import json
 import random
+import re
+import shutil
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +33,7 @@ HOOKS = (
     "fix end of files",
     "no large files in git (use DVC)",
     "detect-secrets",
+    "find-keys",
     "ruff check",
     "ruff format",
     "mypy --strict",
@@ -175,6 +181,171 @@ def test_realistic_b2_keys_are_caught_however_they_are_written(
         slipped,
     )
     assert slipped == 0, f"keys not caught, by file and line: {missed}"
+
+
+# Random keys, shaped as each service issues them, and what find-keys calls them;
+# `pick(alphabet, n)` draws n characters.
+HEX = "0123456789abcdef"
+KeyShape = Callable[[Callable[[str, int], str]], str]
+KEY_SHAPES: dict[str, tuple[str, KeyShape]] = {
+    "b2": (
+        "B2 application key",
+        lambda pick: "K00" + pick("12345", 1) + pick(string.ascii_letters + string.digits, 27),
+    ),
+    "b2_id": ("B2 application key id", lambda pick: "00" + pick("12345", 1) + pick(HEX, 22)),
+    # The 12 hex digits of a master key id are caught only after a key-id name.
+    "master_id": ("B2 master key id", lambda pick: pick(HEX, 12)),
+    "wandb_v1": (
+        "W&B API key",
+        lambda pick: "wandb_v1_" + pick(string.ascii_letters + string.digits + "_", 77),
+    ),
+    "wandb": ("W&B API key (40 hex)", lambda pick: pick(HEX, 40)),
+    "local": ("W&B API key (40 hex)", lambda pick: "local-" + pick(HEX, 40)),
+    "aws": (
+        "AWS access key id",
+        lambda pick: "A" + pick("KS", 1) + "IA" + pick(string.ascii_uppercase + string.digits, 16),
+    ),
+}
+PLACEHOLDER = re.compile(r"<(" + "|".join(KEY_SHAPES) + r")>")
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "metadata": {},
+            "source": ["import wandb\n", "\n", 'wandb.login(key="<wandb>")\n'],
+            "outputs": [{"name": "stdout", "output_type": "stream", "text": ["key id <b2_id>\n"]}],
+        },
+        {"cell_type": "markdown", "metadata": {}, "source": ["The B2 key:\n<b2>"]},
+    ],
+    "metadata": {},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+# Where users paste keys: each <kind> is one placement, to be reported by file, line, kind.
+PLACEMENTS = {
+    "docs/setup.md": "# Setup\n\nOnce per machine:\n\n```bash\n"
+    "export B2_APPLICATION_KEY_ID=<b2_id>\nexport B2_APPLICATION_KEY=<b2>\n```\n",
+    "scratch/login.sh": "#!/bin/sh\nset -e\nwandb login <wandb>\n",
+    "scratch/line2.sh": "cd ~/project\nexport B2_APPLICATION_KEY=<b2>\n",
+    "scratch/relogin.sh": "git pull && wandb login --relogin <wandb_v1>\n",
+    "scratch/curl.sh": "curl -u '<b2_id>:<b2>' https://api.backblazeb2.com/b2api/v3/\n",
+    "scratch/keys.txt": "notes from the call\nthe lab's b2 key <b2>\nwandb key <wandb>\n",
+    "scratch/alone.txt": "<wandb_v1>\n",
+    "scratch/quoted.txt": "echo 'B2 key: <b2>' and \"<aws>\"\n",
+    "scratch/netrc": "machine api.wandb.ai\n  login user\n  password <wandb>\n",
+    "scratch/master.txt": "master key id applicationKeyId: <master_id>\n",
+    "scratch/url.txt": "s3://<b2_id>:<b2>@s3.us-west-004.backblazeb2.com/lab\n",
+    "scratch/train.py": "import os\n\nimport wandb\n\n"
+    'wandb.login(key=os.environ.get("WANDB_API_KEY", "<wandb>"))\n'
+    "B2_KEY = '<b2>'  # for now\n"
+    'client = boto3.client("s3", aws_access_key_id="<aws>")\n',
+    "scratch/doc.py": '"""Run with WANDB_API_KEY=<local> set."""\n',
+    "scratch/env.py": 'os.environ["WANDB_API_KEY"] = "<wandb>"\n',
+    "scratch/keys.mk": "B2_KEY := <b2>\n",
+    "scratch/Dockerfile": "FROM python:3.12\nENV WANDB_API_KEY=<wandb>\n",
+    "scratch/table.md": "| service | key |\n|---|---|\n| AWS | <aws> |\n",
+    "data/external/accounts.csv": "name,key_id,key\nlab,<b2_id>,<b2>\n",
+    "data/external/runs.tsv": "run\ttoken\n1\t<wandb_v1>\n",
+    "conf/keys.yaml": 'b2:\n  key_id: <b2_id>\n  key: "<b2>"\n# wandb: <wandb>\n',
+    "conf/list.yaml": "keys:\n  - <aws>\n",
+    ".github/workflows/train.yaml": "jobs:\n  train:\n    steps:\n      - run: |\n"
+    "          wandb login <wandb_v1>\n          export AWS_ACCESS_KEY_ID=<aws>\n",
+    "conf/remote.toml": '[b2]\nregion = "us-west-004"\n# key = "<b2>"\nkey_id = \'<b2_id>\'\n',
+    "conf/credentials": "[b2]\naws_access_key_id = <b2_id>\naws_secret_access_key = <b2>\n",
+    "conf/keys.json": '{\n  "wandb": {"api_key": "<wandb_v1>"},\n  "keyId": "<master_id>"\n}\n',
+    "notebooks/explore.ipynb": json.dumps(NOTEBOOK, indent=1) + "\n",
+    ".env": "B2_APPLICATION_KEY_ID=<b2_id>\nB2_APPLICATION_KEY=<b2>\nWANDB_API_KEY=<wandb>\n",
+    ".envrc": 'export AWS_ACCESS_KEY_ID=<aws>\nexport WANDB_API_KEY="<local>"\r\n',
+    "README.md": "The lab's B2 key, until we set up make b2-login: <b2>\n",  # appended
+}
+FIND_KEYS = ["uv", "run", "--frozen", "pre-commit", "run", "find-keys", "--files"]
+FOUND = re.compile(r"^(\S+):(\d+): (.+) \(\S+\.\.\., \d+ characters\)$", re.MULTILINE)
+
+
+def random_key(kind: str, rng: random.Random) -> str:
+    """A random key of a kind in KEY_SHAPES."""
+    return KEY_SHAPES[kind][1](lambda alphabet, n: "".join(rng.choice(alphabet) for _ in range(n)))
+
+
+def place(project: Path, texts: dict[str, str]) -> Callable[[], None]:
+    """Write `texts` into the project (appended to a file that exists); return the undo."""
+    before = {name: (project / name).read_bytes() for name in texts if (project / name).exists()}
+    tops = {Path(name).parts[0] for name in texts if len(Path(name).parts) > 1}
+    made = [top for top in tops if not (project / top).exists()]
+    for name, text in texts.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(before.get(name, b"") + text.encode())
+
+    def undo() -> None:
+        for name in texts:
+            if name in before:
+                (project / name).write_bytes(before[name])
+            else:
+                (project / name).unlink()
+        for top in made:
+            shutil.rmtree(project / top)
+
+    return undo
+
+
+def test_keys_are_caught_wherever_they_are_pasted(
+    committed: Path, git_env: dict[str, str], reliability: Recorder
+) -> None:
+    # One random key per placement, so that no key is caught only for being seen before.
+    rng = random.Random(20261123)
+    texts: dict[str, str] = {}
+    expected: set[tuple[str, int, str]] = set()  # file, line, kind
+    for name, template in PLACEMENTS.items():
+        offset = 0
+        if (committed / name).exists():  # appended: its line numbers follow the file's
+            offset = (committed / name).read_text(encoding="utf-8").count("\n")
+        for found in PLACEHOLDER.finditer(template):
+            line = offset + template.count("\n", 0, found.start()) + 1
+            expected.add((name, line, KEY_SHAPES[found[1]][0]))
+        texts[name] = PLACEHOLDER.sub(lambda found: random_key(found[1], rng), template)
+    undo = place(committed, texts)
+    try:
+        result = run([*FIND_KEYS, *texts], cwd=committed, env=git_env)
+    finally:
+        undo()
+    reported = {(name, int(line), kind) for name, line, kind in FOUND.findall(result.stdout)}
+    missed = sorted(expected - reported)
+    reliability.record(
+        "Commits",
+        f"find-keys on {len(expected)} random B2, W&B and AWS keys pasted into "
+        f"{len(texts)} files (markdown, shell, CSV, YAML, TOML, Python, notebook, .env, README)",
+        f"{len(expected) - len(missed)} of {len(expected)} caught, by file and line",
+        len(missed),
+    )
+    assert len(expected) >= 30
+    assert result.returncode == 1, result.stdout
+    assert not missed, f"keys not caught (file, line, kind): {missed}\n{result.stdout}"
+    assert reported == expected, result.stdout  # nothing else taken for a key
+
+
+def test_commit_ids_and_allowlisted_lines_are_not_taken_for_keys(
+    committed: Path, git_env: dict[str, str]
+) -> None:
+    rng = random.Random(20261124)
+    sha, b2 = random_key("wandb", rng), random_key("b2", rng)  # a commit id is 40 hex too
+    texts = {
+        "scratch/ci.yaml": f"steps:\n  - uses: actions/checkout@{sha} # v4\n",
+        "scratch/hooks.yaml": f"repos:\n  - repo: https://example.com/hooks\n    rev: {sha}\n",
+        "scratch/notes.md": f"Trained at commit {sha}, see\n"
+        f"https://github.com/lab/project/blob/{sha}/README.md\n"
+        f"`git checkout {sha}`\n",
+        "scratch/allowed.py": f'KEY = "{b2}"  # pragma: allowlist secret\n'
+        f'# pragma: allowlist nextline secret\nOTHER = "{b2}"\n',
+        "scratch/made_up.txt": f"AKIAIOSFODNN7EXAMPLE 0.0000000000000000000000005\n{'0' * 40}\n",
+    }
+    undo = place(committed, texts)
+    try:
+        result = run([*FIND_KEYS, *texts], cwd=committed, env=git_env)
+    finally:
+        undo()
+    assert result.returncode == 0, result.stdout
+    assert hook_result(result.stdout, "find-keys") == "Passed"
 
 
 def test_a_large_data_file_is_refused(

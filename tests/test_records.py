@@ -22,6 +22,8 @@ pytestmark = pytest.mark.e2e
 # What every run folder keeps, whatever happened to the run.
 RECORD_FILES = ("run.json", "config.yaml", "provenance.json", "run.log")
 QUIET = "logger=none"  # W&B has its own tests (test_tracking.py)
+# A value the config accepts and the estimator refuses once training starts: a crash in train.
+CRASH = "model.regression.alpha=-1"
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +110,15 @@ BAD_OVERRIDES = [
     (["stage=train", "model=nope"], "error: model=nope: no such option; known: boosted_trees, "),
     (["stage=train", "train.epochz=3"], "error: train.epochz is not a setting of train; known: "),
     (["train.epochs=3"], "error: no stage given; add stage=NAME"),
+    # Values of the right type out of range: refused by the checks in the stages' dataclasses.
+    (["stage=train", "train.epochs=0"], "error: train.epochs must be 1 or more (got 0)"),
+    (["stage=train", "train.epochs=-1"], "error: train.epochs must be 1 or more (got -1)"),
+    (["stage=train", "train.batch_size=-5"], "error: train.batch_size must be 1 or more (got -5)"),
+    (
+        ["stage=prepare", "data.test_size=1.5"],
+        "error: prepare.test_size must be between 0 and 1 (got 1.5); set data.test_size",
+    ),
+    (["stage=train", "seed=-3"], "error: seed must be 0 to 2**32 - 1 (got -3)"),
 ]
 
 
@@ -132,6 +143,36 @@ def test_a_bad_override_is_refused_before_any_run_starts(
     assert left == 0
 
 
+@pytest.mark.parametrize(
+    "args", [["stage=train", QUIET], ["params"]], ids=["a stage run", "params"]
+)
+def test_a_yaml_syntax_error_in_conf_is_refused_in_one_line_naming_the_file_and_line(
+    project: Path, args: list[str], reliability: Recorder
+) -> None:
+    config = project / "conf" / "config.yaml"
+    text, params = config.read_text(encoding="utf-8"), (project / "params.yaml").read_bytes()
+    before = set((project / "runs").iterdir())
+    config.write_text(text + "broken: a: b\n", encoding="utf-8")  # `a: b` cannot be a value
+    try:
+        result = stage_run(project, *args)
+    finally:
+        config.write_text(text, encoding="utf-8")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+    line_number = len(text.splitlines()) + 1
+    expected = f"conf/config.yaml, line {line_number}: mapping values are not allowed here"
+    assert line == f"error: {expected}; fix the YAML"
+    left = len(set((project / "runs").iterdir()) - before)
+    left += (project / "params.yaml").read_bytes() != params
+    reliability.record(
+        "Bad overrides",
+        f"a YAML syntax error in conf/config.yaml (`broken: a: b`), then `{args[0]}`",
+        f"exit 2: {line}",
+        left,
+    )
+    assert left == 0
+
+
 def test_same_config_same_seed_same_metrics(project: Path) -> None:
     for _ in range(2):
         require_ok(stage_run(project, "stage=train", "model=mlp", "train.epochs=4", QUIET))
@@ -141,18 +182,18 @@ def test_same_config_same_seed_same_metrics(project: Path) -> None:
 
 
 def test_a_crash_is_recorded_with_its_traceback(project: Path, reliability: Recorder) -> None:
-    result = stage_run(project, "stage=train", "train.batch_size=0", QUIET)
+    result = stage_run(project, "stage=train", CRASH, QUIET)
     assert result.returncode == 1
     folder = newest(project, "train")
     record = read_record(folder)
     assert record["status"] == "failed"
-    assert "ValueError" in record["error"]
+    assert "InvalidParameterError" in record["error"]  # scikit-learn's, a ValueError
     assert "Traceback (most recent call last)" in record["traceback"]
-    assert "stage train failed: ValueError" in result.stderr
+    assert "stage train failed: InvalidParameterError" in result.stderr
     lost = lost_from(folder)
     reliability.record(
         "Crashes",
-        "the train stage raises (`train.batch_size=0`)",
+        f"the train stage raises (`{CRASH}`)",
         "exit 1; run recorded as failed with its traceback; the error in one log line",
         lost,
     )
@@ -163,12 +204,12 @@ def test_a_sweep_with_a_failing_job_runs_the_others_and_fails_at_the_end(
     project: Path, reliability: Recorder
 ) -> None:
     before = set(records(project, "train"))
-    result = stage_run(project, "--multirun", "stage=train", "train.batch_size=0,16,32", QUIET)
+    result = stage_run(project, "--multirun", "stage=train", f"{CRASH},0.001,0.01", QUIET)
     assert result.returncode == 1
     new = {k: v for k, v in records(project, "train").items() if k not in before}
     assert sorted(r["status"] for r in new.values()) == ["completed", "completed", "failed"]
     assert "1 of 3 runs failed" in result.stderr
-    assert "train.batch_size=0" in result.stderr
+    assert CRASH in result.stderr
     lost = sum(lost_from(project / "runs" / run_id) for run_id in new)
     reliability.record(
         "Sweeps",
@@ -236,9 +277,7 @@ def test_debug_mode_leaves_no_record_and_raises_at_once(project: Path, tmp_path:
     before = set(records(project))
     for stage in ("prepare", "featurize"):  # train's inputs, in the debug folder
         require_ok(stage_run(project, f"stage={stage}", "debug=default", TMPDIR=str(tmp_path)))
-    result = stage_run(
-        project, "stage=train", "debug=default", "train.batch_size=0", TMPDIR=str(tmp_path)
-    )
+    result = stage_run(project, "stage=train", "debug=default", CRASH, TMPDIR=str(tmp_path))
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert set(records(project)) == before

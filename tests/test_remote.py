@@ -8,6 +8,7 @@ user would reach B2: the committed `b2` remote, its endpoint overridden in
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import stat
 import subprocess
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.e2e
 PKG = "remote_check"
 # What botocore sends when it computes checksums that B2 rejects.
 CHECKSUM_HEADERS = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")
+# The smallest file that DVC's S3 filesystem (s3fs) uploads in parts (of 50 MiB).
+MULTIPART = 100 * 2**20
 # The pipeline's cached outputs (the bundled data set has no raw file).
 OUTPUTS = [
     "data/interim",
@@ -84,6 +87,11 @@ def damaged_objects(server: S3Server, prefix: str) -> int:
         digest = "".join(key.split("/files/md5/")[1].split("/"))
         damaged += hashlib.md5(body).hexdigest() != digest
     return damaged
+
+
+def remote(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <package> remote ...` in the project."""
+    return project_command(project, "uv", "run", "--frozen", "python", "-m", PKG, "remote", *args)
 
 
 def in_sync(project: Path) -> bool:
@@ -274,6 +282,73 @@ def test_a_push_cut_off_midway_loses_nothing_and_completes_later(
         lost,
     )
     assert lost == 0
+
+
+def test_uploads_a_cut_off_push_left_are_listed_then_aborted_and_nothing_else(
+    project: Path, server: S3Server, reliability: Recorder
+) -> None:
+    require_ok(make(project, "b2-login", B2_APPLICATION_KEY_ID=KEY_ID, B2_APPLICATION_KEY=KEY))
+    point_remote(project, server, "uploads")
+    require_ok(make(project, "push"))  # objects under the remote's path, that must stay
+    big = project / "data/external/big.bin"
+    big.write_bytes(os.urandom(MULTIPART))
+    require_ok(dvc(project, "add", "data/external/big.bin"))
+    cache_before = cache_files(project)
+    server.fail_after_puts = len(server.puts()) + 1  # the network goes after the first part
+    failed = make(project, "push", AWS_MAX_ATTEMPTS="2")
+    server.start()
+    assert failed.returncode != 0
+    s3 = server.client()
+    other = s3.create_multipart_upload(Bucket=BUCKET, Key="uploads2/files/md5/00/other")
+
+    def unfinished(prefix: str) -> list[str]:
+        listed = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
+        return [upload["UploadId"] for upload in listed]
+
+    (cut,) = unfinished("uploads/")  # what Backblaze would bill until it is aborted
+    stored = server.objects("uploads/")
+    listed = require_ok(make(project, "b2-uploads"))  # `remote uploads`
+    assert " UTC      50.0 MiB  uploads/files/md5/" in listed.stdout
+    assert f"unfinished uploads under s3://{BUCKET}/uploads/: 1; " in listed.stdout
+    assert "`remote uploads --abort` aborts them" in listed.stdout
+    assert "uploads2/" not in listed.stdout
+    assert unfinished("uploads/") == [cut]
+
+    refused = remote(project, "uploads", "--force")
+    assert refused.returncode == 2
+    assert refused.stderr == "error: unrecognized arguments: --force; see `remote --help`\n"
+    untouched = unfinished("uploads/") == [cut] and server.objects("uploads/") == stored
+    reliability.record(
+        "Bad overrides",
+        "`remote uploads --force` (no such option)",
+        f"exit 2: {refused.stderr.strip()}; the upload and every object untouched",
+        int(not untouched),
+    )
+    assert untouched
+
+    aborted = require_ok(make(project, "b2-uploads", ABORT="1"))  # `remote uploads --abort`
+    assert f"unfinished uploads under s3://{BUCKET}/uploads/: 1, aborted" in aborted.stdout
+    assert "Traceback" not in failed.stderr + listed.stderr + refused.stderr + aborted.stderr
+    after = server.objects("uploads/")
+    lost = (
+        len(unfinished("uploads/"))
+        + sum(after.get(key) != body for key, body in stored.items())
+        + damaged_objects(server, "uploads/")
+        + damaged_cache(project, cache_before)
+        + (unfinished("uploads2/") != [other["UploadId"]])
+    )
+    reliability.record(
+        "Storage (B2)",
+        "`make push` of a 100 MiB file cut off after its first 50 MiB part, "
+        "then `remote uploads` and `remote uploads --abort`",
+        "the push left 1 unfinished upload (B2 bills it); `uploads` listed it and changed "
+        "nothing; `--abort` cancelled it and no other project's; objects and cache intact",
+        lost,
+    )
+    assert lost == 0
+    s3.abort_multipart_upload(Bucket=BUCKET, Key=other["Key"], UploadId=other["UploadId"])
+    require_ok(dvc(project, "remove", "data/external/big.bin.dvc"))
+    big.unlink()
 
 
 def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Bakery, uv: str) -> None:

@@ -19,7 +19,7 @@ EXPECTED_FILES = (
 .cruft.json .dockerignore .dvc/.gitignore .dvc/aws_config .dvc/config .dvcignore
 .github/workflows/ci.yaml
 .gitignore .pre-commit-config.yaml Dockerfile LICENSE Makefile README.md dvc.yaml pyproject.toml
-.secrets.baseline uv.lock
+.secrets.baseline .hooks/find_keys.py uv.lock
 conf/config.yaml conf/data/breast_cancer.yaml conf/data/diabetes.yaml conf/data/digits.yaml
 conf/debug/default.yaml
 conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml

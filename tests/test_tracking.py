@@ -6,10 +6,15 @@ tests read the transaction log with `wandb leet inspect --json`, as a user could
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from conftest import make, newest, read_record, require_ok, run, stage_run
+from reliability import Recorder
 from wandb_files import of_type, wandb_records
 
 pytestmark = pytest.mark.e2e
@@ -45,10 +50,50 @@ def test_a_run_logs_config_curves_summary_and_artifacts_offline(project: Path) -
 
 
 def test_a_failing_stage_finishes_its_wandb_run_with_an_error_code(project: Path) -> None:
-    result = stage_run(project, "stage=train", "train.batch_size=0")
+    result = stage_run(project, "stage=train", "model.regression.alpha=-1")  # raises in training
     assert result.returncode == 1
     (exit_record,) = of_type(wandb_records(project, newest(project, "train")), "exit")
     assert exit_record["exit_code"] != 0
+
+
+def test_sigterm_while_wandb_starts_leaves_the_record_and_the_wandb_run_in_agreement(
+    project: Path, reliability: Recorder
+) -> None:
+    # SIGTERM at growing delays after the run's W&B folder appears, until one lands while
+    # W&B starts up: every time, the record says interrupted and a W&B run says failed.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "AWS_"))}
+    env = {**clean, "NETRC": str(project / "no-netrc")}
+    command = [str(project / ".venv/bin/python"), "-m", project.name, "stage=train"]
+    outcomes: list[tuple[str, list[int]]] = []
+    for delay in (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0):
+        before = set((project / "runs").glob("train_*"))
+        process = subprocess.Popen([*command, "train.epochs=1000000"], cwd=project, env=env)
+        deadline = time.monotonic() + 60
+        while not (started := list(set((project / "runs").glob("train_*")) - before)):
+            assert time.monotonic() < deadline, "no run folder"
+            time.sleep(0.01)
+        while not (started[0] / "wandb").is_dir():
+            assert process.poll() is None, "the run ended before W&B started"
+            assert time.monotonic() < deadline, "W&B did not start"
+            time.sleep(0.005)
+        time.sleep(delay)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+        logs = list(started[0].glob("wandb/offline-run-*/run-*.wandb"))
+        exits = of_type(wandb_records(project, started[0]), "exit") if logs else []
+        outcomes.append((read_record(started[0])["status"], [e.get("exit_code", 0) for e in exits]))
+        if exits:  # W&B had begun its run: the case to prove
+            break
+    assert all(status == "interrupted" for status, _ in outcomes), outcomes
+    assert outcomes[-1][1], f"SIGTERM never landed while W&B started: {outcomes}"
+    disagree = sum(0 in codes for _, codes in outcomes)
+    reliability.record(
+        "Signals",
+        f"SIGTERM while W&B starts up ({len(outcomes)} tries at growing delays)",
+        "the record says interrupted and the W&B run ends with exit code 1, every time",
+        disagree,
+    )
+    assert disagree == 0
 
 
 def test_an_unreachable_server_falls_back_to_offline_without_hanging(project: Path) -> None:

@@ -18,6 +18,7 @@ from conftest import (
     stage_names,
     write_yaml,
 )
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.pkg_name }}.runtime import pipeline
 from {{ cookiecutter.pkg_name }}.runtime.settings import typed
@@ -157,3 +158,91 @@ def test_under_dvc_a_stage_refuses_what_dvc_would_not_track(
 
     (project / "params.yaml").unlink()
     assert "make params" in refused(f"stage={first}")
+
+
+# Values out of range, each refused by a check in its dataclass (`__post_init__`): the
+# runtime's seed, and the example stages' documented keys (a case whose stage or key is
+# gone from this project skips). "named": what the error line must name.
+OUT_OF_RANGE = [
+    ("", "seed=-3", "seed"),
+    ("prepare", "data.test_size=1.5", "data.test_size"),
+    ("prepare", "data.val_size=0", "data.val_size"),
+    ("prepare", "data.limit=0", "data.limit"),
+    ("featurize", "featurize.max_categories=0", "featurize.max_categories"),
+    ("train", "train.epochs=0", "train.epochs"),
+    ("train", "train.epochs=-1", "train.epochs"),
+    ("train", "train.batch_size=-5", "train.batch_size"),
+{%- if cookiecutter.framework == "pytorch" %}
+    ("train", "train.optimizer.lr=-0.001", "train.optimizer.lr"),
+    ("train", "train.monitor_mode=up", "train.monitor_mode"),
+{%- endif %}
+    ("evaluate", "evaluate.max_points=0", "evaluate.max_points"),
+]
+
+
+@pytest.mark.parametrize("under", ["command line", "dvc"])
+@pytest.mark.parametrize(
+    ("stage", "override", "named"), OUT_OF_RANGE, ids=[o for _, o, _ in OUT_OF_RANGE]
+)
+def test_a_value_out_of_range_is_refused_in_one_line_before_any_run_starts(
+    project: Path,
+    main: Main,
+    monkeypatch: pytest.MonkeyPatch,
+    under: str,
+    stage: str,
+    override: str,
+    named: str,
+) -> None:
+    stage = stage or stage_names()[0]
+    key = override.split("=")[0]
+    unset = object()
+    found = OmegaConf.select(pipeline.compose(project, []), key, default=unset)
+    if stage not in stage_names() or found is unset:
+        pytest.skip(f"this project has no stage {stage} or no {key}")
+    args = [f"stage={stage}", override]
+    if under == "dvc":  # as `dvc exp run -S KEY=VALUE` leaves it: params.yaml has the value
+        (project / "params.yaml").write_text(
+            pipeline.render(pipeline.compose(project, [override])), encoding="utf-8"
+        )
+        monkeypatch.setenv("DVC_STAGE", stage)
+        monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
+        args = [f"stage={stage}"]
+    before = sorted(project.rglob("*"))
+    code, _, err = main(*args)
+    assert code == 2, err
+    (line,) = err.strip().splitlines()  # one line, no traceback
+    assert line.startswith("error: ")
+    assert named in line
+    assert "(got " in line
+    assert sorted(project.rglob("*")) == before  # no run folder, nothing written
+
+
+def default_option_file(root: Path) -> Path:
+    """The file of the first config group option that conf/config.yaml composes by default."""
+    for entry in read_yaml(root / "conf" / "config.yaml")["defaults"]:
+        if isinstance(entry, dict):
+            ((group, option),) = entry.items()
+            if option and (path := root / "conf" / group / f"{option}.yaml").is_file():
+                return path
+    raise AssertionError("conf/config.yaml selects no config group option by default")
+
+
+@pytest.mark.parametrize("command", ["stage", "params", "check", "--help"])
+@pytest.mark.parametrize("broken", ["config.yaml", "a group's default option"])
+def test_a_yaml_syntax_error_in_conf_is_told_in_one_line_naming_the_file_and_line(
+    project: Path, main: Main, broken: str, command: str
+) -> None:
+    path = project / "conf" / "config.yaml"
+    if broken != "config.yaml":
+        path = default_option_file(project)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "broken: a: b\n", encoding="utf-8")  # `a: b` cannot be a value
+    params = (project / "params.yaml").read_bytes()
+    code, _, err = main(f"stage={stage_names()[0]}" if command == "stage" else command)
+    assert code == 2, err
+    (line,) = err.strip().splitlines()  # one line, no traceback
+    where = f"{path.relative_to(project).as_posix()}, line {len(text.splitlines()) + 1}:"
+    assert line.startswith("error: ")
+    assert where in line
+    assert "fix the YAML" in line
+    assert (project / "params.yaml").read_bytes() == params

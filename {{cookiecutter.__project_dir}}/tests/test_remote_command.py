@@ -22,7 +22,7 @@ from {{ cookiecutter.pkg_name }}.runtime.cli import command
 from {{ cookiecutter.pkg_name }}.runtime.records import TIMESTAMP_FORMAT
 
 BUCKET = "lab-data-2026"
-KEY_ID = "0041a2b3c4d5e6f0000000001"
+KEY_ID = "0041a2b3c4d5e6f0000000001"  # pragma: allowlist secret
 KEY = "made-up-key-for-tests"  # pragma: allowlist secret
 
 

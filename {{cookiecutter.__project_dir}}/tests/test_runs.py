@@ -325,3 +325,36 @@ def test_a_listing_into_a_closed_pipe_ends_quietly(root: Path) -> None:
     )
     os.close(write)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_pull_refreshes_a_run_that_ended_there_and_keeps_one_that_ended_here(
+    root: Path, shelf: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids, runs, stored = ids_of(root), root / "runs", shelf / "runs"
+    assert main(root, ["push"]) == 0
+    # Pulled here while running there; since then it ended there, its log grew.
+    there = stored / ids["live"]
+    record = json.loads((there / "run.json").read_text(encoding="utf-8"))
+    ended = {**record, "status": "completed", "ended": NOW.isoformat(), "pid": dead_pid()}
+    (there / "run.json").write_text(json.dumps(ended), encoding="utf-8")
+    (there / "run.log").write_text("run started\nrun completed\n", encoding="utf-8")
+    # Ended here later than the copy there says: the local record is the newer one.
+    here = runs / ids["died"]
+    kept = {
+        **json.loads((here / "run.json").read_text()),
+        "status": "failed",
+        "ended": NOW.isoformat(),
+    }
+    (here / "run.json").write_text(json.dumps(kept), encoding="utf-8")
+    before = snapshot(here)
+    assert main(root, ["pull"]) == 0
+    assert f"  {ids['live']}: 2 files (" in capsys.readouterr().out
+    assert snapshot(runs / ids["live"]) == snapshot(there)
+    assert find_runs(ids["live"], runs_dir=runs)[0].status == "completed"
+    assert snapshot(here) == before
+
+
+def test_rm_unknown_selects_folders_that_have_no_record(root: Path) -> None:
+    ids = ids_of(root)
+    assert main(root, ["rm", "--unknown", "--force"]) == 0
+    assert left(root) == {*ids.values(), ".multirun", "notes"} - {ids["no_record"]}

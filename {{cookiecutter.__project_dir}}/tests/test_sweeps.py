@@ -21,7 +21,7 @@ from {{ cookiecutter.pkg_name }}.runtime.records import (
     runs_dir,
     write_json,
 )
-from {{ cookiecutter.pkg_name }}.runtime.sweeps import report, sweep_name
+from {{ cookiecutter.pkg_name }}.runtime.sweeps import REFUSED, report, sweep_name
 
 
 def test_a_sweep_says_how_many_of_its_runs_completed(main: Main) -> None:
@@ -67,14 +67,17 @@ def test_a_job_that_left_no_record_counts_as_failed_and_other_runs_do_not_count(
     runs = runs_dir(root)
     (folder,) = (runs / ".multirun").iterdir()
     (folder / "2").mkdir()  # a third job, killed before its run started
+    refused = {"overrides": ["seed=abc"], "error": "config key 'seed': not an int"}
+    write_json(folder / "3" / REFUSED, refused)  # a fourth, refused by the schema
     for other in ("sweep-other", None):  # another sweep's run, and a single run
         run_id, run_dir = create_run_dir(runs, stage_names()[0])
         write_json(run_dir / RECORD, {"id": run_id, "status": "failed", "sweep": other})
     assert report(sweep_name(folder), runs, folder, started) == 1
     out, err = capsys.readouterr()
-    assert ": 1 of 3 runs completed" in out
+    assert ": 1 of 4 runs completed" in out
     assert "error: 1 of 2 runs failed:" in err
-    assert f"error: 1 of 3 jobs left no run record; see {folder}" in err
+    assert f"error: 1 of 4 jobs refused before they ran:\n  (seed=abc): {refused['error']}" in err
+    assert f"error: 1 of 4 jobs left no run record; see {folder}" in err
 
 
 def test_two_sweeps_started_in_the_same_second_get_two_names(run_cli: RunCli) -> None:

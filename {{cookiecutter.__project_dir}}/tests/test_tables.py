@@ -182,22 +182,6 @@ def test_a_table_that_cannot_be_learned_from_is_refused_in_one_line(
     assert not list(tmp_path.glob("*-debug/data/interim/*"))  # nothing half-written
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("data.test_size=1.5", "data.test_size 1.5 is not a share of the rows"),
-        ("data.val_size=0", "data.val_size 0.0 is not a share of the rows"),
-        ("data.limit=0", "data.limit 0 is not a number of rows"),
-    ],
-)
-def test_a_split_or_limit_that_leaves_no_rows_is_refused_in_one_line(
-    main: Main, override: str, message: str
-) -> None:
-    code, _, err = main("stage=prepare", DEBUG, override)
-    assert code == 2, err
-    assert message in err
-
-
 def test_evaluate_refuses_rows_whose_columns_differ_from_the_models(
     main: Main, tmp_path: Path
 ) -> None:

@@ -21,7 +21,8 @@ import pytest
 import torch
 from conftest import PACKAGE, ROOT, read_yaml
 
-from {{ cookiecutter.pkg_name }}.stages._nets import load_learner
+from {{ cookiecutter.pkg_name }}.runtime import UsageError
+from {{ cookiecutter.pkg_name }}.stages._nets import build_net, load_learner
 
 pytestmark = pytest.mark.slow
 EPOCHS = 40  # long enough to stop in the middle; each epoch's batches depend on the seed only
@@ -167,3 +168,15 @@ def test_resuming_a_run_that_is_not_there_is_refused_in_one_line(
     assert line.startswith("error: ")
     assert wanted in line
     assert len(records(root)) == known  # refused before any run folder was made
+
+
+@pytest.mark.parametrize(
+    ("hidden", "dropout", "named"), [([8, 0], 0.1, "hidden"), ([8], 1.5, "dropout")]
+)
+def test_the_example_network_refuses_a_bad_width_or_dropout_in_one_line(
+    hidden: list[int], dropout: float, named: str
+) -> None:
+    mlp = {"_target_": f"{PACKAGE}.stages._nets.MLP", "hidden": hidden, "dropout": dropout}
+    with pytest.raises(UsageError, match=rf"^model\.{named}") as error:  # not Hydra's wrapper
+        build_net(mlp, inputs=4, outputs=2)
+    assert "\n" not in str(error.value)

@@ -5,19 +5,23 @@ Runs in the project root, so paths in conf/ mean the same from any folder, as fo
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .records import UsageError
+from .records import UsageError, write_json, write_text
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 PACKAGE = __name__.split(".")[0]
 COMMANDS = ("stages", "params", "check", "remote", "runs")
+LAUNCHER = f"{PACKAGE.upper()}_LAUNCHER"  # the pid of the process that launched a sweep's jobs
+PARENT = os.getppid()  # at import: a worker's launcher, while it lives
 
 
 def find_project_root() -> Path:
@@ -36,6 +40,16 @@ def use_sources_of(root: Path) -> None:
         path = os.pathsep.join(filter(None, [str(wanted), os.environ.get("PYTHONPATH")]))
         argv = [sys.executable, "-m", PACKAGE, *sys.argv[1:]]
         os.execve(sys.executable, argv, {**os.environ, "PYTHONPATH": path})
+
+
+def stop_with(launcher: int) -> None:
+    """In a process that a launcher started (a sweep's worker, DVC's stage): start no job once the
+    launcher has died (its parent changed), and on Linux end by SIGTERM (recorded as
+    interrupted) when it dies, rather than run on as an orphan."""
+    if launcher != os.getpid() and os.getppid() != PARENT:
+        os._exit(128 + signal.SIGTERM)
+    if os.getppid() == launcher != os.getpid() and sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def print_help(root: Path, overrides: list[str]) -> int:
@@ -94,9 +108,18 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
             "change values with `dvc exp run -S key=value`"
         )
     stage = args[0].removeprefix("stage=")
-    params = pipeline.read_params(root)
-    if not os.environ.get("DVC_EXP_NAME") and (changes := pipeline.stale(root)):
+    stop_with(os.getppid())  # DVC, or the shell that ran its command
+    params, experiment = pipeline.read_params(root), os.environ.get("DVC_EXP_NAME")
+    if not experiment and (changes := pipeline.stale(root)):
         raise UsageError(f"params.yaml is older than conf/ ({changes[0]}); run `make repro`")
+    text, begun = (root / "params.yaml").read_text(), root / f".dvc/tmp/params-{experiment}.yaml"
+    if experiment and begun.is_file() and begun.read_text() != text:  # see `make exp`
+        raise UsageError(
+            f"params.yaml changed while experiment {experiment} ran (a second `dvc exp run` here?);"
+            " run one at a time, or queue them: `dvc exp run --queue -S ...`, `dvc queue start`"
+        )
+    if experiment and not begun.is_file():  # its first stage to run: the values it began with
+        write_text(begun, text)
     settings, function, section, config = prepared(root, params, stage)
     if key := next((k for k in ("load_from", "resume") if getattr(section, k, None)), None):
         raise UsageError(
@@ -113,49 +136,64 @@ def stage_with_hydra(root: Path) -> int:
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
 
     from .run import execute, exit_status
-    from .sweeps import report_all, sweep_name
+    from .sweeps import REFUSED, SweepSummary, report_all, sweep_name
 
     failed: list[int] = []  # one exit status per job started here
 
     def task(cfg: DictConfig) -> None:
         failed.append(1)
+        hydra_config = HydraConfig.get()
+        multirun = hydra_config.mode == RunMode.MULTIRUN
         try:
             if cfg.get("search"):  # a search worker: its trials are runs of their own
                 from .search import work
 
-                failed[-1] = work(cfg, list(HydraConfig.get().overrides.task))
+                failed[-1] = work(cfg, list(hydra_config.overrides.task))
                 return
+            stop_with(int(os.environ[LAUNCHER]))  # a worker of this process
             settings, function, section, config = prepared(root, cfg, str(cfg.stage))
-            hydra_config = HydraConfig.get()
-            multirun = hydra_config.mode == RunMode.MULTIRUN
             sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
-            overrides = hydra_config.overrides.task
-            record = execute(settings, function, section, config, overrides, sweep)
+            record = execute(
+                settings, function, section, config, hydra_config.overrides.task, sweep
+            )
         except UsageError as error:  # refused before the run began (a run logs its own)
             print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)  # Hydra would add a traceback to an exception
+            if not multirun or cfg.get("search"):
+                sys.exit(2)  # Hydra would add a traceback to an exception
+            job = {"overrides": list(hydra_config.overrides.task), "error": str(error)}
+            write_json(Path(hydra_config.runtime.output_dir) / REFUSED, job)  # for the summary
+            return
         failed[-1] = 0 if multirun else exit_status(record)  # a sweep's: in its summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
+    os.environ[LAUNCHER] = str(os.getpid())  # the sweep's workers inherit it
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
     try:
         app(task)()
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, YAMLError) as error:
         if failed:  # raised from a run: debug mode wants the whole traceback
             raise
-        raise UsageError(hydra_error(root, str(error))) from error
+        raise UsageError(hydra_error(root, error)) from error
+    except Exception as error:  # a launcher that lost a job (joblib: a worker killed, by OOM)
+        if not SweepSummary.current:
+            raise
+        print(f"error: the sweep stopped: {str(error).splitlines()[0]}", file=sys.stderr)
+        SweepSummary.current[0].on_multirun_end(SweepSummary.current[1])
+        return max(1, report_all())
     return max([*failed, report_all()])
 
 
-def hydra_error(root: Path, message: str) -> str:
-    """Hydra's error in one line, naming the option or key and the ones that exist."""
+def hydra_error(root: Path, error: BaseException) -> str:
+    """Hydra's error in one line: the YAML file and line, or the option or key and those known."""
     from omegaconf import DictConfig, OmegaConf
 
     from . import pipeline
 
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    pipeline.refuse_broken_yaml(root, error)  # a YAML syntax error: its file and line
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if option := re.search(r"Could not find '(.+)/([^/']+)'", lines[0]):  # no such group option
         start = next((i + 1 for i, line in enumerate(lines) if line.startswith("Available")), 0)
         end = next((i for i, line in enumerate(lines) if line.startswith("Config search")), None)

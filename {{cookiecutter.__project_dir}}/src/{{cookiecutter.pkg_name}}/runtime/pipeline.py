@@ -86,8 +86,21 @@ def compose(root: Path, overrides: list[str] | None = None) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [])
+    try:
+        with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+            return hydra_compose("config", overrides=overrides or [])
+    except Exception as error:  # Hydra lets YAML's own errors through, a long traceback each
+        refuse_broken_yaml(root, error)
+        raise
+
+
+def refuse_broken_yaml(root: Path, error: BaseException | None) -> None:
+    """Raise a YAML syntax error in `error`'s chain as a UsageError naming the file and line."""
+    while error is not None and getattr(error, "problem_mark", None) is None:
+        error = error.__cause__ or error.__context__
+    if mark := getattr(error, "problem_mark", None):
+        where = f"{os.path.relpath(mark.name, root)}, line {mark.line + 1}"
+        raise UsageError(f"{where}: {getattr(error, 'problem', '')}; fix the YAML") from error
 
 
 def render(cfg: DictConfig) -> str:

@@ -1,4 +1,4 @@
-"""The DVC remote (set up by `make use-b2`): `login` stores its key, `check` checks it.
+"""The DVC remote (`make use-b2`): `login` stores its key, `check` checks it, `uploads` cleans it.
 
 Its key lives in .dvc/config.local (git-ignored, mode 0600) or in the AWS_* key variables.
 """
@@ -9,8 +9,10 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .records import UsageError
 
@@ -28,7 +30,7 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see `{self.prog} --help`")
 
 
-def check(root: Path, name: str | None = None) -> str:
+def check(root: Path, name: str | None = None, then: Callable[..., str] | None = None) -> str:
     """Check that a remote (the default unless named) works with its key; say so in one line."""
     from dvc.config import Config
 
@@ -40,7 +42,7 @@ def check(root: Path, name: str | None = None) -> str:
     url, endpoint = str(remote["url"]), remote.get("endpointurl")
     if not url.startswith("s3://"):
         return f"remote '{name}' is {url}"
-    bucket = url.removeprefix("s3://").split("/", 1)[0]
+    bucket, _, path = url.removeprefix("s3://").partition("/")
     key_id = remote.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID")
     key = remote.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not key_id or not key:
@@ -59,6 +61,8 @@ def check(root: Path, name: str | None = None) -> str:
     )
     try:
         client.head_bucket(Bucket=bucket)
+        if then is not None:  # `uploads`: its S3 errors are told in one line, as the check's
+            return then(client, bucket, path)
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code"))
         problem = "does not exist" if code in ("404", "NoSuchBucket") else f"answered {code}"
@@ -71,14 +75,31 @@ def check(root: Path, name: str | None = None) -> str:
     return f"remote '{name}' ok: bucket '{bucket}' at {endpoint}"
 
 
+def uploads(abort: bool, client: Any, bucket: str, path: str) -> str:
+    """List (and abort) the unfinished multipart uploads under the remote's path: B2 bills them."""
+    prefix = f"{path.strip('/')}/".lstrip("/")  # not another project's uploads in the bucket
+    pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+    found = [upload for page in pages for upload in page.get("Uploads", [])]
+    for upload in found:
+        ids = {"Bucket": bucket, "Key": upload["Key"], "UploadId": upload["UploadId"]}
+        size = sum(part["Size"] for part in client.list_parts(**ids).get("Parts", []))
+        print(f"{upload['Initiated']:%Y-%m-%d %H:%M} UTC {size / 2**20:9.1f} MiB  {ids['Key']}")
+        if abort:
+            client.abort_multipart_upload(**ids)
+    how = ", aborted" if abort else "; `remote uploads --abort` aborts them"
+    return f"unfinished uploads under s3://{bucket}/{prefix}: {len(found)}{how * bool(found)}"
+
+
 def main(root: Path, argv: list[str]) -> int:
-    """Run `remote login|check`: bad input exits with status 2, an unusable remote 1."""
+    """Run `remote login|check|uploads`: bad input exits with status 2, an unusable remote 1."""
     parser = Parser(prog="remote", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("command", choices=("login", "check"))
-    parser.add_argument("--remote", help="the remote's name (login: b2; check: the default)")
+    parser.add_argument("command", choices=("login", "check", "uploads"))
+    parser.add_argument("--remote", help="the remote's name (login: b2; others: the default)")
+    parser.add_argument("--abort", action="store_true", help="uploads: abort every one listed")
     args = parser.parse_args(argv)
-    if args.command == "check":
-        print(check(root, args.remote))
+    if args.command != "login":
+        then = partial(uploads, args.abort) if args.command == "uploads" else None
+        print(check(root, args.remote, then))
         return 0
     from dvc.config import Config
 

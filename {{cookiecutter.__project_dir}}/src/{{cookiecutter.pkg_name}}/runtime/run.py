@@ -137,6 +137,7 @@ def exit_status(record: Mapping[str, Any]) -> int:
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: a second SIGTERM must not cut the record short
     raise SystemExit(128 + signum)  # a scheduler's SIGTERM: the run is recorded as interrupted
 
 
@@ -240,8 +241,8 @@ def execute(
         traced = not (interrupted or disk or isinstance(caught, UsageError))  # one line
         log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=traced)
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+        if main:  # the record is written whatever comes: a 2nd SIGTERM (parent death) is ignored
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         (run_dir / RESERVE).unlink(missing_ok=True)  # its room is the record's now
         record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
@@ -252,6 +253,8 @@ def execute(
         except OSError as failed:  # a disk full beyond the reserved room
             log.error("run %s: its record could not be written: %s", run_id, failed)
             record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
+        if main:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
     usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2

@@ -19,7 +19,7 @@ from . import records
 from .records import RECORD, TIMESTAMP_FORMAT, UsageError, read_json
 from .remote import Parser, check
 
-STATUSES = ("running", "completed", "failed", "interrupted", "died")  # died: its process is gone
+STATUSES = ("running", "completed", "failed", "interrupted", "died", "unknown")  # died: no process
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 Filters = tuple[str | None, str | None, timedelta | None]  # PREFIX, status, --last
 
@@ -165,14 +165,21 @@ def _sync(root: Path, runs: Path, args: Any, filters: Filters) -> int:
         sizes = {f.relative_to(run.path).parts: f.stat().st_size for f in kept}
         todo[run.id] = {p: n for p, n in sizes.items() if stored.get(run.id, {}).get(p) != n}
     for run_id in _names(runs, prefix, since, stored) if verb == "pull" else ():
-        files = stored[run_id]
-        raw = fs.cat_file(fs.join(base, run_id, RECORD)) if status and (RECORD,) in files else b""
-        if status and read_run(Path(run_id), read_json(raw)).status != status:  # as `ls` does
+        files, mine = stored[run_id], read_json(runs / run_id / RECORD)
+        here = runs.joinpath(run_id).exists() and not mine.get("ended")  # pulled while running?
+        wanted = (RECORD,) in files and (status or here)
+        theirs = read_json(fs.cat_file(fs.join(base, run_id, RECORD))) if wanted else {}
+        if status and read_run(Path(run_id), theirs).status != status:  # as `ls` does
             continue
         # Never through a link or `..`: a file lands inside its own run folder, or nowhere.
         targets, folder = {p: runs.joinpath(run_id, *p) for p in files}, runs.resolve() / run_id
         safe = {p for p, t in targets.items() if p and t.resolve().is_relative_to(folder)}
-        todo[run_id] = {p: files[p] for p in safe if not targets[p].exists()}
+        # Missing files; and, for a run that ended there since it was pulled, its record and each
+        # file that changed size. A local record that ended as late or later is never replaced.
+        newer = str(theirs.get("ended") or "") > str(mine.get("ended") or "")
+        sizes = {p: targets[p].stat().st_size if targets[p].exists() else -1 for p in safe}
+        stale = {p for p in safe if newer and (p == (RECORD,) or sizes[p] != files[p])}
+        todo[run_id] = {p: files[p] for p in safe if p in stale or sizes[p] < 0}
     print(f"{verb}ing {_plural(len(todo), 'run')}: {fs.unstrip_protocol(base)}/")
     moved = []
     for run_id in todo:

@@ -43,6 +43,10 @@ class Settings:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     logger: LoggerSettings = field(default_factory=LoggerSettings)
 
+    def __post_init__(self) -> None:  # numpy's generators take no other seed
+        if not 0 <= self.seed < 2**32:
+            raise UsageError(f"seed must be 0 to 2**32 - 1 (got {self.seed})")
+
 
 def typed(schema: type[T], values: Any, where: str = "") -> T:
     """Check `values` against dataclass `schema` (`where`: their dotted path, for messages)."""
@@ -53,3 +57,5 @@ def typed(schema: type[T], values: Any, where: str = "") -> T:
     except OmegaConfBaseException as error:
         key = ".".join(filter(None, [where, str(getattr(error, "full_key", "") or "")]))
         raise UsageError(f"config key '{key}': {str(error).splitlines()[0]}") from error
+    except ValueError as error:  # from its __post_init__: "<key> must be ..." (UsageError too)
+        raise UsageError(".".join(filter(None, [where, str(error)]))) from error

@@ -85,8 +85,9 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
 
     try:
         return Tracker(wandb.init(**options))
-    except Exception as error:  # wandb raises several kinds when the server is unreachable
-        if mode != "online":
+    except BaseException as error:  # unreachable server (several kinds), or cut short (SIGTERM)
+        wandb.teardown(exit_code=1)  # a W&B run it began ends as failed, as the run does
+        if mode != "online" or not isinstance(error, Exception):
             raise
         log.warning("W&B: cannot reach the server (%s); logging offline instead", error)
         return Tracker(wandb.init(**{**options, "mode": "offline"}))

@@ -40,6 +40,10 @@ class EvaluateConfig:
     plots_dir: str
     figures_dir: str
 
+    def __post_init__(self) -> None:  # a value out of range: refused before any run starts
+        if self.max_points < 1:
+            raise UsageError(f"max_points must be 1 or more (got {self.max_points})")
+
 
 def check_columns(model: Any, x: pd.DataFrame, where: Path) -> None:
     """Refuse rows whose columns are not the ones the model was trained on, naming them."""

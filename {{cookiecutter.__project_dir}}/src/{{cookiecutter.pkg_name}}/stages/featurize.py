@@ -13,7 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ..runtime import Metrics, Run
+from ..runtime import Metrics, Run, UsageError
 from ._io import features_and_target, read_stage_table, write_table
 
 
@@ -27,6 +27,10 @@ class FeaturizeConfig:
     max_categories: int  # per text column: the most frequent values, the rest as one
     output_dir: str
     preprocessor_path: str
+
+    def __post_init__(self) -> None:  # a value out of range: refused before any run starts
+        if self.max_categories < 1:
+            raise UsageError(f"max_categories must be 1 or more (got {self.max_categories})")
 
 
 def preprocessor(cfg: FeaturizeConfig) -> ColumnTransformer:

@@ -28,6 +28,13 @@ class PrepareConfig:
     seed: int
     output_dir: str
 
+    def __post_init__(self) -> None:  # a value out of range: refused before any run starts
+        for key, share in (("test_size", self.test_size), ("val_size", self.val_size)):
+            if not 0 < share < 1:
+                raise UsageError(f"{key} must be between 0 and 1 (got {share}); set data.{key}")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"limit must be 1 or more, or null (got {self.limit}); set data.limit")
+
 
 def load_source(source: str) -> pd.DataFrame:
     """The table of `sklearn:<name>` (a data set bundled with scikit-learn) or of a file."""
@@ -95,11 +102,6 @@ def check_table(frame: pd.DataFrame, target: str, where: str) -> pd.DataFrame:
 
 def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
     """Load the raw table, decide the task, split it into train, validation and test (parquet)."""
-    for key, share in (("test_size", cfg.test_size), ("val_size", cfg.val_size)):
-        if not 0 < share < 1:
-            raise UsageError(f"data.{key} {share} is not a share of the rows; give one in (0, 1)")
-    if cfg.limit is not None and cfg.limit < 1:
-        raise UsageError(f"data.limit {cfg.limit} is not a number of rows; give one, or null")
     frame = load_source(cfg.source)
     frame = frame.head(cfg.limit) if cfg.limit is not None else frame
     frame = check_table(frame, cfg.target, cfg.source)

@@ -39,6 +39,12 @@ class TrainConfig:
     curve_csv: str
     load_from: str | None = None
 
+    def __post_init__(self) -> None:  # a value out of range: refused before any run starts
+        if self.epochs < 1:
+            raise UsageError(f"epochs must be 1 or more (got {self.epochs})")
+        if self.batch_size < 1:
+            raise UsageError(f"batch_size must be 1 or more (got {self.batch_size})")
+
 
 def build(model: dict[str, Any], task: str, seed: int) -> Any:
     """The untrained estimator of conf/model/<name>.yaml for `task`: its `<task>:` section, or

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning import LightningModule
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -29,6 +30,10 @@ class MLP(nn.Module):
 
     def __init__(self, inputs: int, outputs: int, hidden: Sequence[int], dropout: float) -> None:
         super().__init__()
+        if min(hidden, default=1) < 1:  # values from conf/model/: a bad one told in one line
+            raise UsageError(f"model.hidden: each layer needs 1 unit or more (got {list(hidden)})")
+        if not 0 <= dropout < 1:
+            raise UsageError(f"model.dropout must be at least 0 and below 1 (got {dropout})")
         layers: list[nn.Module] = []
         for width in hidden:
             layers += [nn.Linear(inputs, width), nn.ReLU(), nn.Dropout(dropout)]
@@ -44,7 +49,12 @@ def build_net(model: dict[str, Any], inputs: int, outputs: int) -> nn.Module:
     """The network of conf/model/<name>.yaml for `inputs` features and `outputs` scores."""
     if "_target_" not in model:
         raise UsageError("the model config has no _target_: name a torch.nn.Module class")
-    net = instantiate(model, inputs=inputs, outputs=outputs)
+    try:
+        net = instantiate(model, inputs=inputs, outputs=outputs)
+    except InstantiationException as error:  # Hydra wraps what the network's class raised
+        if isinstance(error.__cause__, UsageError):  # a bad value of its own: one line
+            raise error.__cause__ from None
+        raise
     if not isinstance(net, nn.Module):
         raise UsageError(f"{model['_target_']} is not a torch.nn.Module; see conf/model/")
     return net

@@ -57,6 +57,16 @@ class TrainConfig:
     curve_csv: str
     resume: str | None = None
 
+    def __post_init__(self) -> None:  # a value out of range: refused before any run starts
+        if self.epochs < 1:
+            raise UsageError(f"epochs must be 1 or more (got {self.epochs})")
+        if self.batch_size < 1:
+            raise UsageError(f"batch_size must be 1 or more (got {self.batch_size})")
+        if not self.optimizer.get("lr", 1) > 0:
+            raise UsageError(f"optimizer.lr must be more than 0 (got {self.optimizer['lr']})")
+        if self.monitor_mode not in ("min", "max"):
+            raise UsageError(f"monitor_mode must be min or max (got {self.monitor_mode})")
+
 
 class Curve(Callback):
     """After each epoch: its metrics to the run (and W&B) from rank 0, and one curve row. The
@@ -161,8 +171,6 @@ def trainer_for(cfg: TrainConfig, run: Run, curve: Curve) -> tuple[Trainer, Mode
 
 def train(cfg: TrainConfig, run: Run) -> Metrics:
     """Train the network on the preprocessed rows; publish the best checkpoint."""
-    if cfg.monitor_mode not in ("min", "max"):
-        raise UsageError(f"train.monitor_mode '{cfg.monitor_mode}' is not one of min, max")
     data = Path(cfg.input_dir)
     train_table, val_table = (read_stage_table(data / f"{s}.parquet") for s in ("train", "val"))
     if not Path(cfg.preprocessor_path).is_file():
