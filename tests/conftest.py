@@ -111,8 +111,9 @@ def require_ok(result: subprocess.CompletedProcess[str]) -> subprocess.Completed
 
 
 def project_command(project: Path, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a command in a baked project, without the machine's AWS_* settings, W&B off."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    """Run a command in a baked project, without the machine's AWS_* settings or the template's
+    activated environment (VIRTUAL_ENV, which `uv run` warns about), W&B off."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
     return subprocess.run(
         list(command),
         cwd=project,

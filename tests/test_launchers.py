@@ -125,12 +125,12 @@ def new_runs_so_far(project: Path, before: set[Path]) -> list[tuple[Path, dict[s
 
 
 def alive(pid: int) -> bool:
-    """Whether a process with this id exists."""
+    """Whether a process with this id runs (a zombie, ended but not yet reaped, does not)."""
+    stat = Path(f"/proc/{pid}/stat")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
         return False
-    return True
 
 
 def test_a_killed_worker_ends_the_sweep_with_a_summary_naming_the_lost_run(
@@ -178,7 +178,7 @@ def test_killing_a_sweeps_main_process_stops_its_workers_and_their_runs(
     time.sleep(3)  # time for a worker that went on to start a queued job
     runs = new_runs_so_far(project, before)
     assert sorted(record["status"] for _, record in runs) == ["interrupted", "interrupted"], ended
-    assert not any(alive(record["pid"]) for _, record in started)
+    wait_for(lambda: [r for _, r in started if not alive(r["pid"])], len(started), 60)
     lost = sum(not (p / name).is_file() for p, _ in runs for name in RECORD_FILES)
     reliability.record(
         "Signals",

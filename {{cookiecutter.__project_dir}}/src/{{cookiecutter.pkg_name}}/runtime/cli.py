@@ -118,14 +118,14 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
             f"params.yaml changed while experiment {experiment} ran (a second `dvc exp run` here?);"
             " run one at a time, or queue them: `dvc exp run --queue -S ...`, `dvc queue start`"
         )
-    if experiment and not begun.is_file():  # its first stage to run: the values it began with
-        write_text(begun, text)
     settings, function, section, config = prepared(root, params, stage)
     if key := next((k for k in ("load_from", "resume") if getattr(section, k, None)), None):
         raise UsageError(
             f"{stage}.{key} reuses a run folder, which DVC does not track: set it to null "
             f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.{key}=...`"
         )
+    if experiment and not begun.is_file():  # its first stage to run: the values it began with
+        write_text(begun, text)
     return exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
 
 
@@ -166,6 +166,8 @@ def stage_with_hydra(root: Path) -> int:
             job = {"overrides": list(hydra_config.overrides.task), "error": str(error)}
             write_json(Path(hydra_config.runtime.output_dir) / REFUSED, job)  # for the summary
             return
+        finally:  # a worker whose launcher died while it ran: its run is recorded, it ends
+            stop_with(int(os.environ[LAUNCHER]))
         failed[-1] = 0 if multirun else exit_status(record)  # a sweep's: in its summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
@@ -193,13 +195,11 @@ def hydra_error(root: Path, error: BaseException) -> str:
     from . import pipeline
 
     pipeline.refuse_broken_yaml(root, error)  # a YAML syntax error: its file and line
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if option := re.search(r"Could not find '(.+)/([^/']+)'", lines[0]):  # no such group option
-        start = next((i + 1 for i, line in enumerate(lines) if line.startswith("Available")), 0)
-        end = next((i for i, line in enumerate(lines) if line.startswith("Config search")), None)
-        options = lines[start:end] if start else []
-        return f"{option[1]}={option[2]}: no such option; known: {', '.join(options) or 'none'}"
-    if key := re.match(r"Could not override '(.+)'", lines[0]):  # no such key
+    message = str(error).strip()
+    if option := re.search(r"Could not find '(.+)/([^/']+)'", message):  # no such group option
+        known = re.findall(r"^\t(\w\S*)$", message.split("Config search path")[0], re.MULTILINE)
+        return f"{option[1]}={option[2]}: no such option; known: {', '.join(known) or 'none'}"
+    if key := re.match(r"Could not override '(.+)'", message):  # no such key
         parent = key[1].rpartition(".")[0]
         try:  # the keys beside it, in conf/ as it is
             section = OmegaConf.select(pipeline.compose(root, []), parent or "")
@@ -207,7 +207,7 @@ def hydra_error(root: Path, error: BaseException) -> str:
             section = None
         keys = ", ".join(section) if isinstance(section, DictConfig) else "see --help"
         return f"{key[1]} is not a setting{f' of {parent}' * bool(parent)}; known: {keys}"
-    return f"{lines[0]}; see --help"
+    return f"{message.splitlines()[0]}; see --help"
 
 
 def command(root: Path, name: str, args: list[str]) -> int:
