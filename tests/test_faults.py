@@ -18,7 +18,8 @@ from reliability import Recorder
 pytestmark = pytest.mark.e2e
 # Mounts a tmpfs over runs/ ($OPTIONS), fills $FILL bytes of it, runs the train stage with
 # the arguments given, then prints its exit status and, for each run folder, its files and
-# record (null where there is none) as one JSON object on the last line.
+# record (null where there is none) as one JSON object; then `runs rm --unknown --force`
+# (folders without a record) and, on the last line, what runs/ holds after it.
 SCRIPT = r"""
 set -eu
 mount -t tmpfs -o "$OPTIONS" tmpfs runs
@@ -37,6 +38,8 @@ for folder in sorted(p for p in Path("runs").iterdir() if p.is_dir()):
     left[folder.name] = {"files": files, "record": record}
 print(json.dumps({"exit": int(sys.argv[1]), "left": left}))
 EOF
+"$PYTHON" -m "$PACKAGE" runs rm --unknown --force >&2
+ls runs | "$PYTHON" -c 'import json, sys; print(json.dumps(sys.stdin.read().split()))'
 """
 CASES = {
     "the disk is full before the run starts": ("size=400k", 409600, [], 1),
@@ -65,7 +68,8 @@ def test_a_full_or_read_only_disk_is_told_in_one_line(
     env = {"OPTIONS": options, "FILL": str(fill), "PYTHON": str(project / ".venv/bin/python")}
     result = run(command, cwd=project, env={**env, "PACKAGE": project.name})
     assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.splitlines()[-1])
+    *_, line, remaining = result.stdout.splitlines()
+    outcome, remaining = json.loads(line), set(json.loads(remaining))
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line or "error:" in line]
     assert outcome["exit"] == code, result.stderr
     assert "Traceback" not in result.stderr
@@ -75,6 +79,9 @@ def test_a_full_or_read_only_disk_is_told_in_one_line(
     if case == "the disk fills up during training":  # the reserved room holds the last record
         assert [r["status"] for r in records] == ["failed"]
         assert "No space left on device" in records[0]["error"]
+    # `runs rm --unknown` takes the folders without a record, and only those.
+    unknown = {name for name, left in outcome["left"].items() if left["record"] is None}
+    assert remaining == set(outcome["left"]) - unknown | ({"filler"} if fill else set())
     # Half-written files: temporary files left behind by an atomic write.
     lost = sum(f.endswith(".tmp") for left in outcome["left"].values() for f in left["files"])
     reliability.record(

@@ -10,9 +10,11 @@ names what happened, and no worker runs on as an orphan.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,3 +189,34 @@ def test_killing_a_sweeps_main_process_stops_its_workers_and_their_runs(
         lost,
     )
     assert lost == 0
+
+
+def test_two_sweeps_started_together_keep_their_own_names_and_summaries(
+    project: Path, reliability: Recorder
+) -> None:
+    before = set((project / "runs").glob("train_*"))
+    command = [str(project / ".venv/bin/python"), "-m", project.name, "--multirun"]
+    command += ["stage=train", "logger=none", "train.epochs=2", "seed=1,2"]
+    sweeps = [
+        subprocess.Popen(
+            command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    ended = [sweep.communicate(timeout=300) for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], [err for _, err in ended]
+    names = [
+        re.findall(r"^sweep (sweep-\S+): 2 of 2 runs completed$", out, re.M) for out, _ in ended
+    ]
+    runs = new_runs(project, before)
+    counted = Counter(str(record["sweep"]) for _, record in runs)
+    lost = 4 - len(runs)
+    reliability.record(
+        "Sweeps",
+        "two 2-job sweeps started in the same second",
+        "two sweep names; each summary counts its own 2 runs, none of the other's",
+        lost,
+    )
+    assert lost == 0
+    assert len({name for found in names for name in found}) == 2, names
+    assert counted == {found[0]: 2 for found in names}

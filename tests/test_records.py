@@ -250,6 +250,27 @@ def test_a_signal_marks_the_run_interrupted(
     assert lost == 0
 
 
+@pytest.mark.parametrize("listing", ["runs show --newest", "runs ls"])
+def test_a_listing_whose_reader_is_gone_ends_quietly(
+    project: Path, listing: str, reliability: Recorder
+) -> None:
+    # `... | head`: here the reader (`true`) is gone before the listing starts writing.
+    python = project / ".venv/bin/python"
+    script = f"set -o pipefail; '{python}' -m {project.name} {listing} | true"
+    before = records(project)
+    result = run(["bash", "-c", script], cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    changed = sum(record != before.get(run_id) for run_id, record in records(project).items())
+    reliability.record(
+        "Crashes",
+        f"`{listing} | head`: the reader closes the pipe first",
+        "exit 0, nothing on stderr (no BrokenPipeError traceback); no record touched",
+        changed,
+    )
+    assert changed == 0
+
+
 def test_kill_9_at_any_moment_leaves_no_half_written_json(
     project: Path, reliability: Recorder
 ) -> None:

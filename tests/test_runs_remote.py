@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import signal
 import string
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from conftest import Bakery, project_command, require_ok, run
+from reliability import Recorder
 from s3server import BUCKET, KEY, KEY_ID, REGION, S3Server
 
 pytestmark = pytest.mark.e2e
@@ -147,3 +150,45 @@ def test_a_key_in_a_tracked_file_reaches_no_record_and_no_bucket_object(
     stored = server.objects(f"{PKG}/runs/{new}/")
     assert set(stored) == {f"{PKG}/runs/{new}/{name}" for name in recorded}
     assert [name for name, data in server.objects("").items() if key.encode() in data] == []
+
+
+def test_a_run_pulled_while_running_is_refreshed_once_it_ended(
+    project: Path, tmp_path: Path, reliability: Recorder
+) -> None:
+    # A second clone of the project (same remote, same key) stands in for another machine.
+    other = tmp_path / "other"
+    for name in ("conf", ".dvc"):
+        shutil.copytree(project / name, other / name, ignore=shutil.ignore_patterns("cache", "tmp"))
+    python = str(project / ".venv/bin/python")
+
+    def runs_there(*args: str) -> subprocess.CompletedProcess[str]:
+        return require_ok(project_command(other, python, "-m", PKG, "runs", *args))
+
+    require_ok(project_command(project, *STAGE_COMMAND, "stage=featurize"))
+    before = set((project / "runs").glob("train_*"))
+    train = subprocess.Popen([*STAGE_COMMAND, "stage=train", "train.epochs=1000000"], cwd=project)
+    deadline = time.monotonic() + 120
+    while (
+        not (new := [p for p in set((project / "runs").glob("train_*")) - before])
+        or not (new[0] / "metrics.jsonl").is_file()
+    ):
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    run_id = new[0].name
+    require_ok(runs_cli(project, "push", run_id))
+    runs_there("pull", run_id)
+    assert "running" in runs_there("ls", run_id).stdout
+    train.send_signal(signal.SIGTERM)  # it ends here, after the other machine pulled it
+    assert train.wait(timeout=60) == 143
+    require_ok(runs_cli(project, "push", run_id))
+    runs_there("pull", run_id)
+    here, there = snapshot(project / "runs" / run_id), snapshot(other / "runs" / run_id)
+    lost = sum(there.get(name) != data for name, data in here.items())
+    reliability.record(
+        "Storage (B2)",
+        "`runs pull` of a run still running elsewhere, then again after it ended there",
+        "the second pull refreshes it: record (interrupted), log and metrics byte for byte",
+        lost,
+    )
+    assert lost == 0
+    assert "interrupted" in runs_there("ls", run_id).stdout

@@ -33,6 +33,8 @@ SECRETS: dict[str, Callable[[], str]] = {
     "b2-short-key-id": lambda: secrets.token_hex(6),
     "aws": lambda: "AKIA" + "".join(random.choices(string.ascii_uppercase + string.digits, k=16)),
     "wandb": lambda: secrets.token_hex(20),
+    "wandb-v1": lambda: "wandb_v1_" + "".join(random.choices(string.ascii_letters + "_", k=77)),
+    "b2-bare-key-id": lambda: "004" + secrets.token_hex(11),
     "phrase": lambda: "correct horse battery staple",
     "word": lambda: "hunter" + secrets.token_hex(2),
 }
@@ -310,6 +312,8 @@ def test_the_cuda_devices_of_an_imported_torch_are_listed(
         ("{}", "wandb"),
         ("WANDB_API_KEY=local-{}", "wandb"),
         ("machine api.wandb.ai login user password {}", "wandb"),
+        ("wandb login {}", "wandb-v1"),
+        ("my key id is {}, the key is elsewhere", "b2-bare-key-id"),
         ('    "password": "{}",', "phrase"),
         ("password = '{}'", "phrase"),
         ("token: {}", "word"),

@@ -17,10 +17,12 @@ from .records import write_json, write_text
 DIFF_LIMIT = 1_000_000  # bytes of git.diff kept
 DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `git apply` reads
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
-# Credentials: B2, AWS and W&B keys, B2 key ids, and the value of any setting named like a secret
-# (secret_access_key, password, token, X_KEY) after `=` or `:`; captured names are kept.
+# Credentials: B2, AWS and W&B keys, B2 key ids (the shapes .hooks/find_keys.py finds), and the
+# value of any setting named like a secret (secret_access_key, password, token, X_KEY) after `=`
+# or `:`; captured names are kept.
 SECRET = re.compile(
     r"\bK00[0-9A-Za-z+/]{25,}|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\b(?:local-)?[0-9a-f]{40}\b"
+    r"|\bwandb_v1_[0-9A-Za-z_]{77}|(?<![.\w])00[0-9][0-9a-f]{22}\b"
     r"|(?i:(key[_-]?id\W{1,4})(?:[0-9a-f]{25}|[0-9a-f]{12})\b)"
     r"|(?i:([\w-]*(?:secret|password|passwd|token|_key|key_?id)[\"']?[ \t]*(?::|=(?!=))[ \t]*)"
     r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+))"
