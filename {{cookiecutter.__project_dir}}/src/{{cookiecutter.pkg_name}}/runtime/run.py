@@ -208,8 +208,8 @@ def execute(
     run = Run(run_id, run_dir, stage, log, resumed_from=earlier_dir)
     record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=list(overrides))
     record.update(status="running", mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
-    record.update(host=socket.gethostname(), job=cluster_job(), resumed_from=None)
-    record["resumed_from"] = None if earlier_dir is None else earlier_dir.name
+    record.update(host=socket.gethostname(), job=cluster_job())
+    record["resumed_from"] = earlier and earlier["id"]
     record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     started, error, metrics = time.perf_counter(), None, {}
     main = threading.current_thread() is threading.main_thread()
