@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-# Cookiecutter renders the answers into this raw string as JSON (see pre_gen_project.py),
-# as (key, value) pairs: tojson sorts a mapping's keys; .cruft.json keeps the template's order.
+# Cookiecutter renders the answers (local_extensions.py checked them) into this raw string as
+# JSON, as (key, value) pairs: tojson sorts a mapping's keys; .cruft.json keeps the template's
+# order.
 PAIRS = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
 ANSWERS: dict[str, Any] = dict(json.loads(PAIRS))
 PYTHON_VERSION = str(ANSWERS["python_version"])
@@ -35,6 +37,10 @@ SKLEARN_ONLY = (
     "conf/model/boosted_trees.yaml",
     "conf/search/sgd.yaml",
 )
+# Files whose code comments sit in a column: the package and W&B names change the width of
+# the lines that hold them, so their groups are aligned again after rendering.
+ALIGNED = ("README.md", "conf/logger/wandb.yaml", "conf/search/*.yaml")
+TRAILING_COMMENT = re.compile(r"^(?P<code>.*?\S) +(?P<comment># .*)$")
 # What cookiecutter adds about this one bake (paths on this machine); cruft records none of it.
 BAKE_ONLY = ("_output_dir", "_repo_dir", "_checkout")
 
@@ -68,6 +74,38 @@ def prune_license() -> None:
     """Drop the LICENSE file when the project has none."""
     if LICENSE == "none":
         Path("LICENSE").unlink()
+
+
+def comment_groups(lines: list[str], markdown: bool) -> list[list[int]]:
+    """Line numbers of the lines with a trailing comment, grouped: by fenced block in
+    Markdown, by run of consecutive such lines elsewhere."""
+    groups: list[list[int]] = [[]]
+    fenced = False
+    for number, line in enumerate(lines):
+        if markdown and line.lstrip().startswith("```"):
+            fenced = not fenced
+            groups.append([])
+        elif (fenced or not markdown) and TRAILING_COMMENT.match(line):
+            groups[-1].append(number)
+        elif not markdown:
+            groups.append([])
+    return [group for group in groups if len(group) > 1]
+
+
+def align_comments() -> None:
+    """Put the trailing comments of each group holding a chosen name in one column."""
+    names = (str(ANSWERS["pkg_name"]), str(ANSWERS["wandb_project"]))
+    for path in (found for pattern in ALIGNED for found in sorted(Path().glob(pattern))):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for group in comment_groups(lines, markdown=path.suffix == ".md"):
+            if not any(name in lines[number] for number in group for name in names):
+                continue
+            parts = [TRAILING_COMMENT.match(lines[number]) for number in group]
+            column = max(len(part["code"]) for part in parts if part) + 2
+            for number, part in zip(group, parts, strict=True):
+                if part:
+                    lines[number] = part["code"].ljust(column) + part["comment"]
+        path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def git_output(folder: Path, *args: str) -> str | None:
@@ -141,6 +179,7 @@ def main() -> int:
     install_lock()
     apply_framework()
     prune_license()
+    align_comments()
     record_template()
     git_init()
     return 0

@@ -167,6 +167,31 @@ def test_a_project_name_becomes_the_package_and_wandb_names(bakery: Bakery) -> N
     assert 'name = "deep-sea-survey"' in (project / "pyproject.toml").read_text()
 
 
+@pytest.mark.parametrize("project_name", ["Deep Sea Survey", "Protein Folding Baselines Lab"])
+def test_comments_stay_in_one_column_whatever_the_package_name(
+    bakery: Bakery, project_name: str
+) -> None:
+    project = bakery({"project_name": project_name})
+    pkg = project.name
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", readme, flags=re.DOTALL)
+    columns = [comment_columns(block) for block in blocks if f" {pkg} " in block]
+    columns = [found for found in columns if found]
+    wandb = (project / "conf/logger/wandb.yaml").read_text(encoding="utf-8")
+    columns.append(comment_columns(wandb))
+    assert len(columns) > 3
+    assert all(len(found) == 1 for found in columns), columns
+
+
+def comment_columns(text: str) -> set[int]:
+    """The columns where the trailing comments of these lines start."""
+    return {
+        line.index(" # ") + 1
+        for line in text.splitlines()
+        if " # " in line and not line.lstrip().startswith("#")
+    }
+
+
 def test_the_project_starts_as_a_git_repository_on_main(bakery: Bakery) -> None:
     project = bakery()
     head = run(["git", "symbolic-ref", "HEAD"], cwd=project)
@@ -235,10 +260,13 @@ BAD_ANSWERS = [
 def test_a_bad_answer_is_refused_with_one_line_and_nothing_left(
     tmp_path: Path, field: str, value: str, message: str, reliability: Recorder
 ) -> None:
-    stderr, left = refused_bake(tmp_path, field, value)
-    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    returncode, stderr, left = refused_bake(tmp_path, field, value)
+    # The whole of stderr is the one line: no cookiecutter traceback after it.
+    errors = stderr.strip().splitlines()
     assert len(errors) == 1, stderr
+    assert errors[0].startswith("error: ")
     assert message in errors[0]
+    assert returncode == 2
     shown = value if len(value) <= 24 else f"{value[:12]}... ({len(value)} characters)"
     reliability.record("Bad answers", f"{field}='{shown}'", _short(errors[0]), left)
     assert left == 0
@@ -250,7 +278,7 @@ def test_a_bad_answer_is_refused_with_one_line_and_nothing_left(
 def test_cookiecutter_itself_refuses_a_value_outside_the_choices(
     tmp_path: Path, field: str, value: str, reliability: Recorder
 ) -> None:
-    stderr, left = refused_bake(tmp_path, field, value)
+    _, stderr, left = refused_bake(tmp_path, field, value)
     last = stderr.strip().splitlines()[-1]
     assert f"{value} provided for choice variable {field}" in last
     reliability.record("Bad answers", f"{field}='{value}'", _short(last), left)
@@ -261,8 +289,8 @@ def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def refused_bake(tmp_path: Path, field: str, value: str) -> tuple[str, int]:
-    """Bake with one answer set; check it fails; return its stderr and the files left behind."""
+def refused_bake(tmp_path: Path, field: str, value: str) -> tuple[int, str, int]:
+    """Bake with one answer set; check it fails; return its exit status, stderr, files left."""
     out = tmp_path / "sandbox" / "out"
     out.mkdir(parents=True)
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(out), str(ROOT)]
@@ -270,7 +298,7 @@ def refused_bake(tmp_path: Path, field: str, value: str) -> tuple[str, int]:
     assert result.returncode != 0
     left = sum(1 for _ in out.rglob("*"))
     left += sum(1 for path in (tmp_path / "sandbox").iterdir() if path.name != "out")
-    return result.stderr, left
+    return result.returncode, result.stderr, left
 
 
 def test_every_line_of_the_main_config_says_what_it_does(bakery: Bakery) -> None:

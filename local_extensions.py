@@ -1,22 +1,22 @@
-"""Refuse bad answers before any file is written.
+"""Refuse bad answers before cookiecutter writes anything.
 
-Cookiecutter runs this hook inside the freshly created project folder and deletes
-that folder when the hook exits non-zero, so a refusal leaves nothing behind.
-Each refusal is one line: the field, the value, and a value that would work.
+Cookiecutter loads this module (``_extensions`` in cookiecutter.json) and renders
+``__answers_checked`` after the last question: the ``checked_answers`` filter sees every
+answer, prints the first refusal as one line (the field, the value, and a value that would
+work) and exits with status 2, before the project folder exists. Checking here rather than
+in a pre-generation hook keeps cookiecutter's traceback off the screen: it logs one for
+every hook that fails.
 """
 
 from __future__ import annotations
 
-import json
 import keyword
 import re
 import sys
 import unicodedata
-from typing import Any
+from collections.abc import Mapping
 
-# Cookiecutter renders the answers into this raw string as JSON; Jinja's tojson
-# escapes quotes, so no answer can end the string early.
-ANSWERS: dict[str, Any] = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
+from cookiecutter.utils import simple_filter
 
 # Names the generated package must not take: they would shadow a dependency
 # (``import hydra`` would import the project instead) or a tool's own package.
@@ -180,16 +180,12 @@ def problems(answers: dict[str, str]) -> list[str]:
     return [problem for problem in checks if problem]
 
 
-def main() -> int:
-    """Validate the answers cookiecutter rendered into this file."""
-    answers = {key: str(value) for key, value in ANSWERS.items()}
-    found = problems(answers)
+@simple_filter
+def checked_answers(answers: Mapping[str, object]) -> str:
+    """Stop the bake with one line and exit status 2 at the first bad answer."""
+    found = problems({key: str(value) for key, value in answers.items()})
     if found:
         # Only the first refusal: one line to read, fix, and try again.
         print(f"error: {found[0]}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise SystemExit(2)
+    return "yes"
