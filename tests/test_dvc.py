@@ -140,6 +140,22 @@ def test_exp_run_on_the_bundled_classification_set_scores_it(project: Path) -> N
     require_ok(uv_run(project, "dvc", "checkout", "--force"))
 
 
+def test_make_exps_shows_each_experiment_with_its_metrics_and_changed_params(
+    project: Path,
+) -> None:
+    names = require_ok(uv_run(project, "dvc", "exp", "ls", "--name-only")).stdout.split()
+    assert len(names) >= 2  # the two experiments above
+    shown = require_ok(make(project, "exps")).stdout.splitlines()
+    header = next(line.split() for line in shown if line.split()[:1] == ["experiment"])
+    rows = {line.split()[0] for line in shown}
+    assert set(names) <= rows
+    assert {"epochs", "rmse", "accuracy"} <= set(header)  # a changed param; both tasks' metrics
+    # `dvc exp show` spreads the same over every param and dependency.
+    wide = require_ok(uv_run(project, "dvc", "exp", "show", "--no-pager", COLUMNS="400"))
+    width = max(map(len, shown))
+    assert width < max(map(len, wide.stdout.splitlines())) / 2
+
+
 def test_dvc_and_the_project_compose_params_yaml_identically(project: Path) -> None:
     require_ok(uv_run(project, "python", "-m", project.name, "params"))
     ours = (project / "params.yaml").read_text(encoding="utf-8")

@@ -34,6 +34,7 @@ HOOKS = (
     "no large files in git (use DVC)",
     "detect-secrets",
     "find-keys",
+    "nbstripout",
     "ruff check",
     "ruff format",
     "mypy --strict",
@@ -434,3 +435,21 @@ def test_the_dvc_check_hook_stops_a_drifted_dvc_yaml(
         assert hook_result(result.stdout, "dvc.yaml matches the stage registry") == "Failed"
     finally:
         dvc_yaml.write_text(original, encoding="utf-8")
+
+
+def test_a_notebook_is_committed_without_its_outputs(
+    committed: Path, git_env: dict[str, str]
+) -> None:
+    (path,) = (committed / "notebooks").glob("*.ipynb")
+    clean = path.read_text(encoding="utf-8")
+    notebook = json.loads(clean)
+    cell = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
+    cell["execution_count"] = 3
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["/home/me/data\n"]}]
+    path.write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+    require_ok(run(["git", "add", str(path)], cwd=committed))
+    result = run(["git", "commit", "-m", "Ran the notebook"], cwd=committed, env=git_env)
+    assert result.returncode == 1, result.stdout  # the hook stripped the outputs: commit again
+    assert hook_result(result.stdout + result.stderr, "nbstripout") == "Failed"
+    assert json.loads(path.read_text(encoding="utf-8")) == json.loads(clean)
+    require_ok(run(["git", "checkout", "HEAD", "--", str(path)], cwd=committed))

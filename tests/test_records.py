@@ -250,7 +250,7 @@ def test_a_signal_marks_the_run_interrupted(
     assert lost == 0
 
 
-@pytest.mark.parametrize("listing", ["runs show --newest", "runs ls"])
+@pytest.mark.parametrize("listing", ["runs show --newest", "runs ls", "params", "--help"])
 def test_a_listing_whose_reader_is_gone_ends_quietly(
     project: Path, listing: str, reliability: Recorder
 ) -> None:

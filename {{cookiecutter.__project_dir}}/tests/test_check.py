@@ -106,7 +106,7 @@ def test_params_rebuilds_a_deleted_or_corrupt_params_yaml(
         params.write_text("seed: [unclosed\n", encoding="utf-8")
     code, out, err = main("params")
     assert code == 0, err
-    assert out.startswith("params.yaml: ")
+    assert out.startswith("params.yaml written from conf/")
     assert params.read_text(encoding="utf-8") == fresh
 
 
@@ -115,11 +115,12 @@ def test_params_names_each_changed_value_and_then_finds_none(project: Path, main
     set_conf(project, "seed", seed + 1)
     code, out, err = main("params")
     assert code == 0, err
-    assert f"params.yaml: seed: {seed} -> {seed + 1}" in out.splitlines()
+    assert out.splitlines()[0].startswith("params.yaml updated from conf/")
+    assert f"  seed: {seed} -> {seed + 1}" in out.splitlines()
     assert read_yaml(project / "params.yaml")["seed"] == seed + 1
     assert pipeline.stale(project) == []
     code, out, _ = main("params")
-    assert (code, out.splitlines()[0]) == (0, "params.yaml is up to date with conf/ (0 changed)")
+    assert (code, out.splitlines()[0]) == (0, "params.yaml is up to date with conf/")
 
 
 def test_params_inside_dvc_exp_run_keeps_the_experiments_params_yaml(

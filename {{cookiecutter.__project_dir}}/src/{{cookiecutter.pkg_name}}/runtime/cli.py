@@ -1,4 +1,5 @@
-"""`python -m <package> stage=NAME [overrides]`, `stages`, `params`, `check`, `remote`, `runs`.
+"""`python -m <package> stage=NAME [overrides]`, `stages`, `params`, `check`, `exps`, `remote`,
+`runs`.
 
 Runs in the project root, so paths in conf/ mean the same from any folder, as for DVC.
 """
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 PACKAGE = __name__.split(".")[0]
-COMMANDS = ("stages", "params", "check", "remote", "runs")
+COMMANDS = ("stages", "params", "check", "exps", "remote", "runs")
 LAUNCHER = f"{PACKAGE.upper()}_LAUNCHER"  # the pid of the process that launched a sweep's jobs
 PARENT = os.getppid()  # at import: a worker's launcher, while it lives
 
@@ -211,15 +212,14 @@ def hydra_error(root: Path, error: BaseException) -> str:
 
 
 def command(root: Path, name: str, args: list[str]) -> int:
-    """Run one of the commands `stages`, `params`, `check`, `remote`, `runs`."""
+    """Run one of the commands `stages`, `params`, `check`, `exps`, `remote`, `runs`."""
     if name in ("remote", "runs"):
         from . import remote, runs
 
         try:
             return int((remote if name == "remote" else runs).main(root, args))
-        except BrokenPipeError:  # `runs ls | head`: the reader has what it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
-            return 0
+        except BrokenPipeError:  # an OSError, but no transfer: main() ends quietly
+            raise
         except (UsageError, remote.RemoteError, OSError) as error:  # OSError: a transfer cut off
             again = "; run it again to finish" * isinstance(error, OSError)
             print(f"error: {error}{again}", file=sys.stderr)
@@ -231,10 +231,21 @@ def command(root: Path, name: str, args: list[str]) -> int:
     if name == "stages":
         print("\n".join(pipeline.stage_names(root)))
         return 0
+    if name == "exps":  # DVC's experiments: metrics and the params that differ
+        from .notebook import experiments_frame
+
+        print(experiments_frame().to_string(index=False, na_rep="-", float_format="{:.4g}".format))
+        return 0
     if name == "params":
         changes = pipeline.refresh(root)
-        print("".join(f"params.yaml: {change}\n" for change in changes), end="")
-        print(f"params.yaml is up to date with conf/ ({len(changes)} changed)")
+        shown = [f"  {change}" for change in changes[:20]] + [
+            f"  ... and {len(changes) - 20} more: git diff params.yaml"
+        ] * (len(changes) > 20)
+        if changes == [pipeline.MISSING]:
+            shown = [f"params.yaml written from conf/ ({changes[0].removeprefix('params.yaml ')})"]
+        elif changes:
+            shown.insert(0, f"params.yaml updated from conf/ ({len(changes)} changed):")
+        print("\n".join(shown or ["params.yaml is up to date with conf/"]))
     problems = pipeline.check(root)
     print("".join(f"error: {problem}\n" for problem in problems), end="", file=sys.stderr)
     if not problems:
@@ -261,3 +272,6 @@ def main() -> None:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # `runs ls | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
+        sys.exit(0)

@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import importlib
 import inspect
+import json
 import os
 import re
 from collections.abc import Callable
@@ -27,6 +28,8 @@ STAGES = Path(__file__).resolve().parents[1] / "stages"
 PARAMS_STAGE = "params"  # dvc.yaml's first stage: refreshes params.yaml, not a user stage
 ORDER_FILE = ".dvc-params-order"  # its output: every stage depends on it, so it runs first
 REFERENCE = re.compile(r"\$\{([^}]+)\}")
+MISSING = "params.yaml was missing or broken"  # what stale() says then
+UNSET = "(not set)"  # a key on one side only
 
 
 def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
@@ -111,14 +114,17 @@ def render(cfg: DictConfig) -> str:
 
 
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """`key: old -> new` for every dotted key whose value differs between two nested dicts."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
-    return [
-        change
-        for key in sorted(set(old) | set(new), key=str)
-        for change in changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
-    ]
+    """`key: old -> new` for every dotted key whose value differs, values written as in YAML."""
+    sides = [side for side in (old, new) if side is not UNSET]
+    if all(isinstance(side, dict) for side in sides):
+        old, new = ({} if side is UNSET else side for side in (old, new))
+        return [
+            change
+            for key in sorted(set(old) | set(new), key=str)
+            for change in changed_keys(old.get(key, UNSET), new.get(key, UNSET), f"{prefix}{key}.")
+        ]
+    shown = [side if isinstance(side, str) and side else json.dumps(side) for side in (old, new)]
+    return [] if old == new else [f"{prefix.rstrip('.')}: {shown[0]} -> {shown[1]}"]
 
 
 def read_params(root: Path) -> DictConfig:
@@ -137,7 +143,7 @@ def stale(root: Path) -> list[str]:
     try:
         old = OmegaConf.to_container(read_params(root))
     except UsageError:
-        return ["params.yaml is missing or broken"]
+        return [MISSING]
     return changed_keys(old, OmegaConf.to_container(OmegaConf.create(render(compose(root)))))
 
 

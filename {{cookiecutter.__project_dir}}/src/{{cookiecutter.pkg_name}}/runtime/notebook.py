@@ -1,0 +1,114 @@
+"""For notebooks (notebooks/compare_runs.ipynb): conf/ composed with overrides, a stage run in
+this process, and the runs and DVC's experiments as pandas DataFrames (`exps` prints the latter).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from . import pipeline
+from .cli import PACKAGE, find_project_root, prepared
+from .records import runs_dir
+from .runs import find_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from omegaconf import DictConfig
+
+EXPERIMENT_FIELDS = ("Experiment", "rev", "typ", "Created", "parent", "State", "Executor")
+
+
+def load_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """conf/ composed with `overrides` (e.g. ["model=mlp", "train.epochs=5"]), as a run gets it."""
+    return pipeline.compose(find_project_root(), list(overrides))
+
+
+def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Run a stage here as `python -m <package> stage=NAME OVERRIDES` does (a run folder and its
+    record); return the record (run.json). A run that fails raises RuntimeError naming it (in
+    debug mode, the stage's own exception)."""
+    from .run import execute
+
+    root, here, argv = find_project_root(), Path.cwd(), sys.argv
+    try:
+        os.chdir(root)  # paths in conf/ are relative to the project root
+        sys.argv = [PACKAGE, f"stage={stage}", *overrides]  # the record's command line
+        cfg = pipeline.compose(root, sys.argv[1:])
+        settings, function, section, config = prepared(root, cfg, stage)
+        record = execute(settings, function, section, config, list(overrides))
+    finally:
+        os.chdir(here)
+        sys.argv = argv
+    if record["status"] != "completed":
+        raise RuntimeError(f"run {record['id']} {record['status']}: {record.get('error')}")
+    return record
+
+
+def runs_frame(
+    prefix: str | None = None,
+    status: str | None = None,
+    since: timedelta | None = None,
+    root: Path | str | None = None,
+) -> pd.DataFrame:
+    """One row per run (find_runs' filters) in `root`/runs (root: this project's, or a config's
+    `root`, a temp folder in debug mode): id, stage, status, started, duration_s, then the
+    values of its stage's config section that differ between these runs, then the metrics."""
+    import pandas as pd
+
+    folder = find_project_root() / (root or ".")  # conf/'s root is relative to the project's
+    runs = find_runs(prefix, status, since, runs_dir(folder))
+    fields = ("id", "stage", "status", "started", "duration_s")
+    rows = pd.DataFrame([[getattr(run, key) for key in fields] for run in runs], columns=fields)
+    configs = pd.json_normalize([_section(run.path, run.stage) for run in runs])
+    varying = configs.loc[:, configs.astype(str).nunique(dropna=False) > 1]
+    metrics = pd.DataFrame([run.metrics for run in runs], index=rows.index)
+    return pd.concat([rows, varying, metrics], axis=1)
+
+
+def experiments_frame() -> pd.DataFrame:
+    """DVC's experiments (`dvc exp show`), one row each: its name, when it was made, the metrics,
+    and the stage params that differ between them, named by their shortest unique ending."""
+    import dvc.api
+    import pandas as pd
+
+    root = find_project_root()
+    table = pd.DataFrame(dvc.api.exp_show(repo=str(root), param_deps=True))
+    table = table.mask(table.astype(str) == "None")  # DVC writes a null as "None"
+    top, stages = set(pipeline.read_params(root)), {*pipeline.stage_names(root)}
+    params = [c for c in table if c.split(".")[0] in top and c not in EXPERIMENT_FIELDS]
+    deps = [c for c in table if c.startswith(".") or "/" in c or (root / c).exists()]
+    metrics = [c for c in table if c not in (*EXPERIMENT_FIELDS, *params, *deps)]
+    changed = [
+        c for c in params if c.split(".")[0] in stages and table[c].astype(str).nunique() > 1
+    ]
+    names = dict(zip(changed, _short(changed), strict=True))
+    shown = table[metrics + changed].rename(columns=names)
+    for column in (c for c in shown if c.endswith("_target_")):  # the class, not its module
+        shown[column] = shown[column].str.rsplit(".", n=1).str[-1]
+    name = table["Experiment"].fillna(table["rev"])
+    return pd.concat([name.rename("experiment"), table["Created"].rename("created"), shown], axis=1)
+
+
+def _section(run_dir: Path, stage: str) -> dict[str, Any]:
+    path = run_dir / "config.yaml"  # the whole config the run had; its stage read its section
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return {stage: config.get(stage)} if isinstance(config, dict) else {}
+
+
+def _short(keys: list[str]) -> list[str]:
+    """Each dotted key's shortest ending that no other key shares (train.epochs -> epochs)."""
+    parts = [key.split(".") for key in keys]
+    endings = []
+    for words in parts:
+        size = 1
+        while size < len(words) and sum(p[-size:] == words[-size:] for p in parts) > 1:
+            size += 1
+        endings.append(".".join(words[-size:]))
+    return endings
