@@ -248,6 +248,25 @@ def tables(measures: Record) -> list[Row]:
     ]
 
 
+def tracking(measures: Record) -> list[Row]:
+    """What W&B adds to a stage: offline, and online with a server that never answers."""
+    added = measures["added_s"]
+    rows = []
+    for name, label, target in (
+        ("offline", "W&B offline, added to a stage", measures["offline_target_s"]),
+        (
+            "silent_first",
+            "W&B online, silent server, added to the first stage",
+            measures["fallback_target_s"],
+        ),
+    ):
+        figure = f"{added[name]:+.2f} s"
+        if added[name] > target:
+            figure = f"**{figure}, over the target**"
+        rows.append(Row(f"{label} (target {target:g} s)", figure, runs(measures[name])))
+    return rows
+
+
 # The results files, in the order of the sections, and the rows each gives.
 def torch(measures: Record) -> list[Row]:
     """The pytorch variant's training throughput against a bare loop, and its setup."""
@@ -271,6 +290,7 @@ SECTIONS: dict[str, Callable[[Record], list[Row]]] = {
     "pipeline": pipeline,
     "runs": runs_ls,
     "overhead": overhead,
+    "tracking": tracking,
     "tables": tables,
     "suite": suite,
     "size": size,

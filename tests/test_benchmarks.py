@@ -29,6 +29,7 @@ SCRIPTS = (
     "pipeline",
     "runs",
     "overhead",
+    "tracking",
     "tables",
     "suite",
     "size",

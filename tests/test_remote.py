@@ -375,3 +375,30 @@ def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Baker
     assert f"url = s3://{BUCKET}/local_remote" in config
     assert f"endpointurl = https://s3.{REGION}.backblazeb2.com" in config
     assert "configpath = aws_config" in config
+
+
+# Last: it leaves the project without most of its outputs.
+def test_pull_of_outputs_nobody_pushed_names_them_in_one_line(
+    project: Path, server: S3Server, reliability: Recorder
+) -> None:
+    point_remote(project, server, "forgotten")
+    require_ok(dvc(project, "push", "prepare"))  # someone pushed one stage's output, not all
+    pushed = {"data/interim"}
+    shutil.rmtree(project / ".dvc" / "cache")
+    for name in OUTPUTS:
+        path = project / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    result = make(project, "pull")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the remote lacks 4 outputs of dvc.lock (")
+    assert "must run `make push`" in last
+    named = set(last.split("(", 1)[1].split(")", 1)[0].split(", "))
+    assert named == set(OUTPUTS) - pushed
+    reliability.record(
+        "Storage (B2)",
+        "`make pull` of outputs that were never pushed (one stage's pushed, three not)",
+        "one line naming the 4 missing outputs and `make push`; the pushed one restored",
+        int(not (project / "data/interim").is_dir()),
+    )
+    assert (project / "data/interim").is_dir()

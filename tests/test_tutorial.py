@@ -7,7 +7,10 @@ Each ```bash block of the tutorial carries a marker line right above its fence:
     <!-- tutorial: run; expect: TEXT -->         and its output must contain TEXT
 
 An unmarked ```bash block, a marker without a block, or a tutorial with no block
-fails the test. The blocks run in order in one bash session (`set -euo pipefail`,
+fails the test. So does a `## ` section that does not say its idea in two sentences
+or more before its first command block, or a closing `## Glossary` whose terms
+(10 to 16) are not all used above it: the tutorial is a lesson, not a tour.
+The blocks run in order in one bash session (`set -euo pipefail`,
 so `cd` carries over) in an empty folder, with cookiecutter and uv on PATH.
 
 What the tutorial cannot say literally is set here, in SUBSTITUTIONS and in the
@@ -55,6 +58,14 @@ MARKER = re.compile(r"^<!-- tutorial: (?P<spec>.*?) -->$")
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>[^`\s]*)")
 USE_B2 = re.compile(r"make use-b2 BUCKET=(?P<bucket>\S+) B2_REGION=(?P<region>\S+)")
 TIMEOUT_S = 900
+# The lesson's shape: each `## ` section says its idea before its first command block,
+# and the closing glossary's terms (`- **term**: ...`) are words the sections use.
+GLOSSARY = "Glossary"
+GLOSSARY_SIZE = range(10, 17)
+IDEA_SENTENCES = 2
+TERM = re.compile(r"^- \*\*(?P<term>[^*]+)\*\*: \S")
+SENTENCE_END = re.compile(r"[.!?][)\"'`]*(?=\s|$)")
+COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 @dataclass
@@ -157,6 +168,76 @@ def substitute(text: str) -> str:
             pytest.fail(f"'{old}' is no longer in {TUTORIAL.name}: update SUBSTITUTIONS")
         text = text.replace(old, new)
     return text
+
+
+# ---------------------------------------------------------------- the lesson's shape
+
+
+@dataclass
+class Section:
+    """One `## ` section of the tutorial, its HTML comments left out."""
+
+    title: str
+    line: int  # of its heading, 1-based
+    lead: list[str] = field(default_factory=list)  # its lines before its first fence
+    body: list[str] = field(default_factory=list)  # all its lines
+
+
+def sections(text: str) -> tuple[list[str], list[Section]]:
+    """The lines above the first `## ` heading, and the sections (fenced lines are not headings)."""
+    lines = COMMENT.sub(lambda found: "\n" * found[0].count("\n"), text).splitlines()
+    head: list[str] = []
+    found: list[Section] = []
+    fence: str | None = None  # the fence of the block being read, if any
+    for number, line in enumerate(lines, start=1):
+        opened = FENCE.match(line)
+        if fence is None and line.startswith("## "):
+            found.append(Section(line.removeprefix("## ").strip(), number))
+            continue
+        if fence is None and opened:
+            fence = opened["fence"]
+        elif fence is not None and line.strip() == fence:
+            fence = None
+        if not found:
+            head.append(line)
+            continue
+        section = found[-1]
+        section.body.append(line)
+        if fence is None and not opened and len(section.lead) == len(section.body) - 1:
+            section.lead.append(line)
+    return head, found
+
+
+def lesson_problems(text: str) -> list[str]:
+    """What keeps the tutorial from being a lesson: a section whose first words are commands,
+    a missing glossary, or a glossary term that the sections never use."""
+    head, found = sections(text)
+    problems: list[str] = []
+    lessons = [section for section in found if section.title != GLOSSARY]
+    for section in lessons:
+        said = len(SENTENCE_END.findall(" ".join(section.lead)))
+        if said < IDEA_SENTENCES:
+            problems.append(
+                f"line {section.line}: section '{section.title}' says its idea in {said} "
+                f"sentence(s) before its first command block; write {IDEA_SENTENCES} or more"
+            )
+    if not found or found[-1].title != GLOSSARY:
+        return [*problems, f"the last section is not '## {GLOSSARY}'"]
+    terms = [match["term"] for line in found[-1].body if (match := TERM.match(line))]
+    if len(terms) not in GLOSSARY_SIZE:
+        problems.append(
+            f"the glossary has {len(terms)} terms (`- **term**: ...`); "
+            f"keep {GLOSSARY_SIZE.start} to {GLOSSARY_SIZE.stop - 1}"
+        )
+    used = "\n".join(
+        [*head, *(line for lesson in lessons for line in (lesson.title, *lesson.body))]
+    ).casefold()
+    problems += [
+        f"glossary term '{term}' is not used above the glossary"
+        for term in terms
+        if term.casefold() not in used
+    ]
+    return problems
 
 
 # ---------------------------------------------------------------- the script
@@ -449,6 +530,42 @@ def test_a_marker_reads_as_run_or_fails_with_expected_texts() -> None:
     assert (second.line, second.fails, second.expect) == (11, True, ["No API key", "a -> b"])
 
 
+def test_each_section_says_its_idea_before_its_commands_and_a_glossary_closes_it() -> None:
+    assert lesson_problems(TUTORIAL.read_text(encoding="utf-8")) == []
+
+
+GLOSSED = "\n## Glossary\n\n" + "".join(f"- **term {n}**: what it is.\n" for n in range(10))
+USES = " ".join(f"term {n}" for n in range(10))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            f"## 1. Run\n\n```bash\nmake\n```\n\nIt ran. {USES}.\n{GLOSSED}",
+            "line 1: section '1. Run' says its idea in 0 sentence(s) before its first",
+        ),
+        (
+            f"## 1. Run\n\n<!-- Two. Sentences. -->\nMake runs.\n```bash\nmake\n```\n{USES}.\n",
+            "line 1: section '1. Run' says its idea in 1 sentence(s)",
+        ),
+        ("## 1. Run\n\nOne. Two.\n\n## Words\n\n- **make**: a tool.\n", "is not '## Glossary'"),
+        (f"## 1. Run\n\nOne. Two {USES}.\n{GLOSSED}- **queue**: a list.\n", "'queue' is not used"),
+        ("## 1. Run\n\nOne. Two.\n\n## Glossary\n\n- **one**: a word.\n", "has 1 terms"),
+    ],
+)
+def test_a_section_that_opens_with_commands_or_an_unused_term_is_refused(
+    text: str, problem: str
+) -> None:
+    assert any(problem in found for found in lesson_problems(text)), lesson_problems(text)
+
+
+def test_a_well_shaped_lesson_passes_and_fenced_headings_are_not_sections() -> None:
+    fenced = "```bash\ncat <<'MD'\n## Not a section\nMD\n```\n"
+    text = f"## 1. Run\n\nMake runs the stages. Each {USES}.\n\n{fenced}{GLOSSED}"
+    assert lesson_problems(text) == []
+
+
 def run_blocks(text: str, work: Path, env: dict[str, str]) -> str:
     """Run the marked blocks of a markdown text in `work`; fail naming the block that broke.
 
@@ -538,7 +655,7 @@ def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
     for name in stored:
         md5 = digests(first)[name]
         assert any(key.endswith(f"/files/md5/{md5[:2]}/{md5[2:]}") for key in keys), name
-    # runs push / runs pull went the same way (the sweeps of step 13 came after the push).
+    # runs push / runs pull went the same way (the sweeps of step 14 came after the push).
     runs = {path.name for path in (first / "runs").iterdir() if not path.name.startswith(".")}
     pushed = {key.split("/runs/")[1].split("/")[0] for key in keys if "/runs/" in key}
     assert pushed
@@ -556,7 +673,7 @@ def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
 
 
 def sweep_records(project: Path, launcher: str) -> list[tuple[Path, dict[str, Any]]]:
-    """The run folders and records of the tutorial's sweep on `launcher` (step 13)."""
+    """The run folders and records of the tutorial's sweep on `launcher` (step 14)."""
     folders = [path.parent for path in (project / "runs").glob("*/run.json")]
     runs = [(folder, read_record(folder)) for folder in folders]
     sweeps = {str(record["sweep"]) for _, record in runs if record["sweep"]}
@@ -598,7 +715,7 @@ def test_each_sweep_job_left_a_record_and_a_wandb_run_in_the_sweeps_group(
 def test_queued_experiments_ran_in_copies_and_left_their_records_in_the_project(
     tutorial: Path,
 ) -> None:
-    """Step 7 queued `train.epochs=10,50`: DVC ran train in temporary copies of the project."""
+    """Step 8 queued `train.epochs=10,50`: DVC ran train in temporary copies of the project."""
     project = tutorial / FIRST
     statuses: dict[int, list[str]] = {}  # train.epochs: the statuses of DVC's train runs
     for folder in (project / "runs").glob("train_*"):

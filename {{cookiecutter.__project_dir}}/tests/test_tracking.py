@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from {{ cookiecutter.pkg_name }}.runtime.records import UsageError
 from {{ cookiecutter.pkg_name }}.runtime.settings import LoggerSettings
 from {{ cookiecutter.pkg_name }}.runtime.tracking import (
+    UNREACHABLE,
     Tracker,
     has_wandb_credentials,
     open_tracker,
@@ -163,7 +165,7 @@ def start(config: LoggerSettings, run_dir: Path, debug: bool = False) -> Tracker
 def test_no_tracker_is_started_when_tracking_is_off(
     config: LoggerSettings, debug: bool, tmp_path: Path
 ) -> None:
-    assert start(config, tmp_path, debug).run is None
+    assert start(config, tmp_path, debug).helper is None
     assert list(tmp_path.iterdir()) == []
 
 
@@ -179,7 +181,7 @@ def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
     run_dir = tmp_path / "train_20260101T000000Z_abcdef"
     run_dir.mkdir()
     tracker = start(wandb_logger(), run_dir)
-    assert tracker.run is not None
+    assert tracker.helper is not None
     tracker.log({"train_rmse": 60.0, "val_rmse": 61.5}, step=0)
     tracker.log({"train_rmse": 55.0, "val_rmse": 57.0}, step=1)
     model = run_dir / "artifacts" / "model.pkl"
@@ -197,17 +199,29 @@ def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
     assert log.stat().st_size > 0
 
 
-def test_an_online_start_that_cannot_reach_the_server_logs_offline_instead(
+def test_a_server_that_does_not_answer_is_asked_once_and_the_run_goes_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package_log: pytest.LogCaptureFixture
 ) -> None:
-    with socket.socket() as closed:  # bound, never listening: connections are refused
-        closed.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    # A server that takes connections and never answers: W&B alone would wait for it for
+    # WANDB_INIT_TIMEOUT; the check gives up after REACH_S and keeps that for the next runs.
+    connections: list[socket.socket] = []
+    monkeypatch.chdir(tmp_path)  # the check's note goes to runs/ here
+    runs = tmp_path / "runs"
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        threading.Thread(target=lambda: connections.append(silent.accept()[0]), daemon=True).start()
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
         monkeypatch.setenv("WANDB_API_KEY", API_KEY)
-        monkeypatch.setenv("WANDB_INIT_TIMEOUT", "1")
-        tracker = start(wandb_logger(), tmp_path)
-        assert tracker.run is not None
-        info = tracker.finish({}, 1)
-    assert "W&B: cannot reach the server" in package_log.text
-    assert "logging offline instead" in package_log.text
-    assert Path(info["wandb_dir"]).name.startswith("offline-run-")
+        infos = []
+        for name in ("train_20260101T000000Z_aaaaaa", "train_20260101T000001Z_bbbbbb"):
+            (runs / name).mkdir(parents=True)
+            infos.append(start(wandb_logger(), runs / name).finish({}, 0))
+    assert len(connections) == 1  # the second run believed the first one's check
+    assert (runs / UNREACHABLE).is_file()
+    assert all(Path(info["wandb_dir"]).name.startswith("offline-run-") for info in infos)
+    told = [line for line in package_log.messages if line.startswith("W&B:")]
+    assert len(told) == 2
+    assert all("logging offline" in line for line in told)
+    assert "timed out" in told[0]
+    assert "asked again after" in told[1]

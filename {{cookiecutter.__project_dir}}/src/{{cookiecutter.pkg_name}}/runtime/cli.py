@@ -267,6 +267,11 @@ def main() -> None:
             raise UsageError("no stage given; add stage=NAME (`stages` lists them), or see --help")
         if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
             use_sources_of(root)
+        if not {"-m", "--multirun", "logger=none", "debug=default"} & {*args}:
+            from .tracking import prestart
+
+            prestart()  # W&B's start-up, beside the config's; unused if tracking is off
+        if os.environ.get("DVC_STAGE"):
             sys.exit(stage_under_dvc(root, args))
         sys.exit(stage_with_hydra(root))
     except UsageError as error:

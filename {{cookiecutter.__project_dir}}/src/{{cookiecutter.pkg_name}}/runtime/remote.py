@@ -1,4 +1,5 @@
-"""The DVC remote (`make use-b2`): `login` stores its key, `check` checks it, `uploads` cleans it.
+"""The DVC remote (`make use-b2`): `login` stores its key, `check` checks it, `uploads` cleans it,
+`missing` names what a `dvc pull` could not find on it.
 
 Its key lives in .dvc/config.local (git-ignored, mode 0600) or in the AWS_* key variables.
 """
@@ -90,13 +91,37 @@ def uploads(abort: bool, client: Any, bucket: str, path: str) -> str:
     return f"unfinished uploads under s3://{bucket}/{prefix}: {len(found)}{how * bool(found)}"
 
 
+def missing(root: Path) -> str:
+    """After a failed `dvc pull`: the outputs of dvc.lock that neither the cache nor the remote
+    has (DVC's checkout names them; nothing is fetched)."""
+    import logging
+
+    from dvc.exceptions import CheckoutError
+    from dvc.repo import Repo
+
+    logging.getLogger("dvc").setLevel(logging.CRITICAL)  # the pull has told its own part
+    try:
+        Repo(str(root)).checkout()
+    except CheckoutError as error:
+        lacking = sorted(map(str, error.target_infos))
+        raise RemoteError(
+            f"the remote lacks {len(lacking)} output{'s' * (len(lacking) > 1)} of dvc.lock "
+            f"({', '.join(lacking)}): the machine that made them must run `make push`; "
+            "or make them here with `make repro`"
+        ) from error
+    return "every output of dvc.lock is here; the pull failed for the reason above"
+
+
 def main(root: Path, argv: list[str]) -> int:
-    """Run `remote login|check|uploads`: bad input exits with status 2, an unusable remote 1."""
+    """Run `remote login|check|uploads|missing`: bad input exits 2, an unusable remote 1."""
     parser = Parser(prog="remote", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("command", choices=("login", "check", "uploads"))
+    parser.add_argument("command", choices=("login", "check", "uploads", "missing"))
     parser.add_argument("--remote", help="the remote's name (login: b2; others: the default)")
     parser.add_argument("--abort", action="store_true", help="uploads: abort every one listed")
     args = parser.parse_args(argv)
+    if args.command == "missing":
+        print(missing(root))
+        return 1
     if args.command != "login":
         then = partial(uploads, args.abort) if args.command == "uploads" else None
         print(check(root, args.remote, then))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from . import records
 from .provenance import record as record_provenance
 from .records import UsageError, check_name, replacing
-from .tracking import Tracker, open_tracker
+from .tracking import RANKS, Tracker, open_tracker
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -40,8 +40,6 @@ RESERVE = ".reserved"  # disk space held for the final record, freed to write it
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
-# Set in the other processes of a multi-process run (Lightning's DDP, torchrun, SLURM tasks).
-RANKS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 RESUMED = f"{ROOT_LOGGER.upper()}_RESUMED_FROM"  # the run rank 0 resumes, for the others
 
 
@@ -218,15 +216,15 @@ def execute(
         records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
         (run_dir / RESERVE).write_bytes(os.urandom(1 << 16))  # room for the last record
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
-        provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
-        log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
-        seed_everything(settings.seed)
         group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
-        tracked = {**config, "provenance": provenance}  # W&B config: provenance too
-        names = dict(name=run_id, group=group, job_type=stage, config=tracked)
+        names = dict(name=run_id, group=group, job_type=stage, config=dict(config))
         if wandb_id := ((earlier or {}).get("tracker") or {}).get("wandb_id"):
             names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
-        run.tracker = open_tracker(settings.logger, run_dir, debug, **names)
+        run.tracker = open_tracker(settings.logger, run_dir, debug, **names)  # starts meanwhile
+        provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
+        run.tracker.send(config={"provenance": provenance})  # W&B's config: provenance too
+        log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
+        seed_everything(settings.seed)
         metrics = _checked(stage, stage_function(stage_config, run))
         record["status"] = "completed"
         shown = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in metrics.items()]

@@ -1,15 +1,32 @@
-"""The experiment tracker: a W&B run that never prompts (offline without credentials), or none."""
+"""The experiment tracker: a W&B run that never prompts (offline without credentials), or none.
+
+W&B's start-up (its import and `wandb.init`, about 2 s) runs in a helper process beside the stage:
+`prestart` begins it as the command starts, the stage's calls reach it as JSON lines, `finish` waits
+for it to end the run. An online run first checks that the server answers within REACH_S seconds,
+and logs offline when it does not (a failed check is kept in runs/.wandb-unreachable for 10 min).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import netrc
 import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .records import UsageError
+from .records import UsageError, runs_dir, write_text
 
 if TYPE_CHECKING:
     from .settings import LoggerSettings
@@ -17,34 +34,74 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MODES = {"online": "online", "offline": "offline", "disabled": "disabled"}  # value: W&B mode
 MODES |= {"run": "online", "dryrun": "offline"}  # older names that WANDB_MODE may still hold
+HELPER = [sys.executable, "-c", f"from {__name__} import serve; serve()"]
+REACH_S, UNREACHABLE, FORGET_S = 2.5, ".wandb-unreachable", 600
+# Set in the other processes of a multi-process run (Lightning's DDP, torchrun, SLURM tasks).
+RANKS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+_helper: list[subprocess.Popen[str]] = []  # started by prestart(), taken by open_tracker()
 
 
 class Tracker:
-    """A W&B run (online or offline), or none: metrics and files stay in the run folder anyway."""
+    """A W&B run (online or offline) kept by the helper, or none: the run folder has it all."""
 
-    def __init__(self, run: Any = None) -> None:
-        self.run = run
+    def __init__(self, helper: subprocess.Popen[str] | None = None) -> None:
+        self.helper, self.info = helper, {"tracker": "none"}
+        lines = helper.stdout if helper is not None else None
+        self.reader = threading.Thread(target=self._read, args=(lines,), daemon=True)
+        if lines is not None:
+            self.reader.start()
+
+    def _read(self, lines: IO[str]) -> None:
+        """Log the helper's notes as they come; keep its last line, where the run went. Not to
+        the pipe's end: W&B's service process may hold it open a while after the run."""
+        for line in lines:
+            message = json.loads(line)
+            if "note" not in message:
+                self.info = message
+                return
+            log.warning("W&B: %s", message["note"])
+
+    def send(self, **message: Any) -> None:
+        """Pass one call to the helper (a helper that died is told of in `finish`)."""
+        if self.helper is not None and self.helper.stdin is not None:
+            try:
+                self.helper.stdin.write(json.dumps(message, default=str) + "\n")
+                self.helper.stdin.flush()
+            except (OSError, ValueError):  # its end of the pipe is gone
+                pass
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record metrics, optionally at a step (an epoch)."""
-        if self.run is not None:
-            self.run.log(dict(metrics), step=step)
+        self.send(log=dict(metrics), step=step)
 
     def log_artifact(self, path: Path, name: str, kind: str) -> None:
         """Keep a file the run produced (a model, a plot) as an artifact named after both."""
-        if self.run is not None:
-            self.run.log_artifact(str(path), name=f"{self.run.name}-{path.stem}", type=kind)
+        self.send(artifact=str(path), type=kind)
 
     def finish(self, summary: Mapping[str, Any], exit_code: int) -> dict[str, str]:
         """Store the final metrics, close the run with the stage's exit code, say where it went."""
-        if self.run is None:
-            return {"tracker": "none"}
-        self.run.summary.update(dict(summary))
-        folder = str(Path(self.run.dir).parent)  # run.dir is files/; `wandb sync` takes its parent
-        info = {"tracker": "wandb", "wandb_id": self.run.id, "wandb_dir": folder}
-        info |= {} if self.run.offline else {"wandb_url": str(self.run.url)}
-        self.run.finish(exit_code=exit_code)
-        return info
+        if self.helper is None:
+            return self.info
+        self.send(finish=dict(summary), exit_code=exit_code)
+        self.reader.join()  # W&B has written the run's last records
+        if self.info == {"tracker": "none"}:
+            log.warning("W&B: its helper ended without a run (exit status %s)", self.helper.poll())
+        return self.info
+
+
+def prestart() -> None:
+    """Start the helper's import of wandb now, while the command composes its config."""
+    follower = any(os.environ.get(rank, "0") != "0" for rank in RANKS)  # DDP's others: no run
+    if not _helper and not follower and os.environ.get("WANDB_MODE") != "disabled":
+        _helper.append(start_helper())
+
+
+def start_helper() -> subprocess.Popen[str]:
+    """The helper, in its own session (Ctrl-C reaches the stage, which ends the W&B run), its
+    output a pipe of its own: W&B's service outlives it, holding what it inherited."""
+    pipe, quiet = subprocess.PIPE, subprocess.DEVNULL
+    options: dict[str, Any] = {"stdin": pipe, "stdout": pipe, "stderr": quiet, "text": True}
+    return subprocess.Popen(HELPER, **options, start_new_session=True)
 
 
 def has_wandb_credentials() -> bool:
@@ -73,21 +130,111 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
 
     `run` names the run for wandb.init: name, group, job_type, config.
     """
+    helper = _helper.pop() if _helper else None
     if logger.name not in ("wandb", "none"):
         raise UsageError(f"logger.name '{logger.name}' is not a tracker; use 'wandb' or 'none'")
     if logger.name == "none" or (mode := resolve_mode(logger, debug)) == "disabled":
+        if helper is not None and helper.stdin is not None:
+            helper.stdin.close()  # unused: it ends once its import is done
         return Tracker()
     options = {**run, "project": logger.project, "entity": logger.entity, "mode": mode}
     options.update(dir=str(run_dir), tags=[run.get("job_type"), *logger.tags])
     options["settings"] = {"silent": True, "console": "off"}
     options["settings"]["init_timeout"] = float(os.environ.get("WANDB_INIT_TIMEOUT") or 30)
-    import wandb  # only here: importing wandb takes about a second
+    tracker = Tracker(helper or start_helper())
+    tracker.send(init=options)
+    return tracker
 
+
+def base_url() -> str:
+    """The W&B server this machine logs to."""
+    return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+
+
+def unreachable(runs: Path) -> str | None:
+    """Why the W&B server cannot be reached (no answer within REACH_S s; a proxy in *_proxy is
+    used), or None. A failure is kept in runs/.wandb-unreachable and believed for FORGET_S s."""
+    url, marker = base_url(), runs / UNREACHABLE
     try:
-        return Tracker(wandb.init(**options))
-    except BaseException as error:  # unreachable server (several kinds), or cut short (SIGTERM)
-        wandb.teardown(exit_code=1)  # a W&B run it began ends as failed, as the run does
-        if mode != "online" or not isinstance(error, Exception):
+        if marker.read_text() == url and (age := time.time() - marker.stat().st_mtime) < FORGET_S:
+            return f"no answer {age:.0f} s ago, asked again after {FORGET_S // 60} min"
+    except OSError:
+        pass
+    try:
+        urllib.request.urlopen(url, timeout=REACH_S).close()
+    except urllib.error.HTTPError:  # an error status is an answer
+        pass
+    except (OSError, ValueError) as error:  # refused, timed out, no such host, a malformed URL
+        reason = getattr(error, "reason", error)
+        if not isinstance(reason, ssl.SSLError):  # TLS trouble is an answer too
+            with contextlib.suppress(OSError):  # no runs/ yet: ask again next time
+                write_text(marker, url)
+            return str(reason) or type(reason).__name__
+    return None
+
+
+def serve() -> None:
+    """The helper: import wandb, then carry out the stage's calls, one JSON object a line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stage ends the run, as failed if need be
+    check = None
+    if has_wandb_credentials() and os.environ.get("WANDB_MODE") not in ("offline", "disabled"):
+        # Whether the server answers, asked at once, beside the import (a thread: it waits).
+        check = ThreadPoolExecutor(1).submit(unreachable, runs_dir(Path()))
+    import wandb  # the import alone takes about a second
+
+    wandb.setup()  # and W&B's service process: both before the stage's call comes
+
+    run: Any = None
+    ending = {"finish": {}, "exit_code": 1}  # a stage gone without a word: its run failed
+    for line in sys.stdin:
+        message = json.loads(line)
+        if "finish" in message:
+            ending = message
+            break
+        try:
+            if "init" in message:
+                run = _init(wandb, message["init"], check)
+            elif run is None:
+                continue
+            elif "config" in message:
+                run.config.update(message["config"], allow_val_change=True)
+            elif "log" in message:
+                run.log(message["log"], step=message["step"])
+            elif "artifact" in message:
+                path = Path(message["artifact"])
+                run.log_artifact(str(path), name=f"{run.name}-{path.stem}", type=message["type"])
+        except Exception as error:  # W&B's trouble never stops the stage: told, then on
+            _note(f"{type(error).__name__}: {error}")
+    if run is None:
+        return
+    run.summary.update(ending["finish"])
+    folder = str(Path(run.dir).parent)  # run.dir is files/; `wandb sync` takes its parent
+    info = {"tracker": "wandb", "wandb_id": run.id, "wandb_dir": folder}
+    info |= {} if run.offline else {"wandb_url": str(run.url)}
+    run.finish(exit_code=ending["exit_code"])
+    _note(info)
+
+
+def _init(wandb: Any, options: dict[str, Any], check: Future[str | None] | None) -> Any:
+    """wandb.init, offline instead when the server is out of reach."""
+    runs = Path(options["dir"]).parent
+    why = options["mode"] == "online" and (check.result() if check else unreachable(runs))
+    if why:
+        options["mode"] = "offline"
+        _note(f"cannot reach {base_url()} ({why}); logging offline (upload later: make wandb-sync)")
+    try:
+        return wandb.init(**options)
+    except Exception as error:  # an answer, but no run: a bad key, a server error
+        wandb.teardown(exit_code=1)
+        if options["mode"] != "online":
             raise
-        log.warning("W&B: cannot reach the server (%s); logging offline instead", error)
-        return Tracker(wandb.init(**{**options, "mode": "offline"}))
+        write_text(runs / UNREACHABLE, base_url())
+        _note(f"no online run ({error}); logging offline instead")
+        return wandb.init(**{**options, "mode": "offline"})
+
+
+def _note(message: str | dict[str, str]) -> None:
+    """Tell the stage: a note it logs, or (a mapping) where the run went."""
+    line = json.dumps(message if isinstance(message, dict) else {"note": message})
+    with contextlib.suppress(OSError):  # the stage may be gone (killed): nobody to tell
+        print(line, flush=True)
