@@ -2,8 +2,9 @@
 
 W&B's start-up (its import and `wandb.init`, about 2 s) runs in a helper process beside the stage:
 `prestart` begins it as the command starts, the stage's calls reach it as JSON lines, `finish` waits
-for it to end the run. An online run first checks that the server answers within REACH_S seconds,
-and logs offline when it does not (a failed check is kept in runs/.wandb-unreachable for 10 min).
+for it to end the run. With credentials, the helper asks at once whether the server answers within
+REACH_S seconds; an online run logs offline when it did not (a failure is believed for 10 minutes:
+runs/.wandb-unreachable).
 """
 
 from __future__ import annotations
