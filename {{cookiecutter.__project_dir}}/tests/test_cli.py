@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from conftest import (
     stage_names,
     write_yaml,
 )
+from dvc.repo import Repo
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.pkg_name }}.runtime import pipeline
@@ -50,6 +52,20 @@ def test_help_lists_every_stage_and_config_group_from_any_folder(
 
 def test_stages_prints_dvc_yamls_stages_in_order(main: Main) -> None:
     assert main("stages") == (0, "\n".join(dvc_yaml_stages()) + "\n", "")
+
+
+def test_exps_without_experiments_to_show_says_why_in_one_line(project: Path, main: Main) -> None:
+    code, out, err = main("exps")  # not a DVC repository
+    assert (code, out) == (2, "")
+    assert err.startswith("error: DVC cannot list experiments here: ")
+    assert err.count("\n") == 1
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    Repo.init(str(project))  # DVC, but no commit yet
+    assert main("exps") == (
+        2,
+        "",
+        "error: no experiments: commit (`git add -A && git commit`), then `make exp`\n",
+    )
 
 
 def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -> None:

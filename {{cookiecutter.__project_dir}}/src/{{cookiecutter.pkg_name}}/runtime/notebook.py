@@ -15,7 +15,7 @@ import yaml
 
 from . import pipeline
 from .cli import PACKAGE, find_project_root, prepared
-from .records import runs_dir
+from .records import UsageError, runs_dir
 from .runs import find_runs
 
 if TYPE_CHECKING:
@@ -77,9 +77,15 @@ def experiments_frame() -> pd.DataFrame:
     and the stage params that differ between them, named by their shortest unique ending."""
     import dvc.api
     import pandas as pd
+    from dvc.exceptions import DvcException
 
     root = find_project_root()
-    table = pd.DataFrame(dvc.api.exp_show(repo=str(root), param_deps=True))
+    try:
+        table = pd.DataFrame(dvc.api.exp_show(repo=str(root), param_deps=True))
+    except DvcException as error:
+        raise UsageError(f"DVC cannot list experiments here: {error}") from error
+    if table.empty:  # DVC shows nothing before the first commit
+        raise UsageError("no experiments: commit (`git add -A && git commit`), then `make exp`")
     table = table.mask(table.astype(str) == "None")  # DVC writes a null as "None"
     top, stages = set(pipeline.read_params(root)), {*pipeline.stage_names(root)}
     params = [c for c in table if c.split(".")[0] in top and c not in EXPERIMENT_FIELDS]
