@@ -141,6 +141,16 @@ def terminated(cfg: ProbeConfig, run: Run) -> Metrics:
     raise AssertionError("SIGTERM did not stop the stage")  # pragma: no cover
 
 
+def terminated_in_a_library(cfg: ProbeConfig, run: Run) -> Metrics:
+    """SIGTERM inside library code that makes an error of its own of the stop (as the import
+    of a C extension does)."""
+    try:
+        terminated(cfg, run)
+    except SystemExit as stop:
+        raise ValueError("not a valid PEP 3118 buffer format string") from stop
+    raise AssertionError("SIGTERM did not stop the stage")  # pragma: no cover
+
+
 def interrupted(cfg: ProbeConfig, run: Run) -> Metrics:
     """A stage stopped by Ctrl-C."""
     raise KeyboardInterrupt
@@ -148,8 +158,12 @@ def interrupted(cfg: ProbeConfig, run: Run) -> Metrics:
 
 @pytest.mark.parametrize(
     ("stage", "code"),
-    [(terminated, 128 + signal.SIGTERM), (interrupted, 128 + signal.SIGINT)],
-    ids=["sigterm", "ctrl-c"],
+    [
+        (terminated, 128 + signal.SIGTERM),
+        (terminated_in_a_library, 128 + signal.SIGTERM),
+        (interrupted, 128 + signal.SIGINT),
+    ],
+    ids=["sigterm", "sigterm-in-a-library", "ctrl-c"],
 )
 def test_a_run_stopped_by_a_signal_is_recorded_as_interrupted(
     root: Path, stage: Stage, code: int

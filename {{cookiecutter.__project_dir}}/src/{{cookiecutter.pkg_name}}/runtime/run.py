@@ -134,8 +134,13 @@ def exit_status(record: Mapping[str, Any]) -> int:
     return 0 if record["status"] == "completed" else 2 if usage else 1
 
 
+_stopped: list[int] = []  # the stop signal this run got, even if library code turned _stop's
+# SystemExit into an error of its own (a C extension's import does): the run is interrupted
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     signal.signal(signum, signal.SIG_IGN)  # once: a second SIGTERM must not cut the record short
+    _stopped.append(signum)
     raise SystemExit(128 + signum)  # a scheduler's SIGTERM: the run is recorded as interrupted
 
 
@@ -211,6 +216,7 @@ def execute(
     record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     started, error, metrics = time.perf_counter(), None, {}
     main = threading.current_thread() is threading.main_thread()
+    _stopped.clear()
     previous = signal.signal(signal.SIGTERM, _stop) if main else None  # recorded from here on
     try:
         records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
@@ -229,14 +235,15 @@ def execute(
         record["status"] = "completed"
         shown = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in metrics.items()]
         log.info("run %s: stage %s completed: %s", run_id, stage, ", ".join(shown) or "no metrics")
-    except BaseException as caught:
-        error, interrupted = caught, isinstance(caught, (KeyboardInterrupt, SystemExit))
+    except BaseException as caught:  # a stop signal wins over what library code made of it
+        error = SystemExit(128 + _stopped[0]) if _stopped else caught
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         record["status"] = "interrupted" if interrupted else "failed"
-        record["error"] = f"{type(caught).__name__}: {caught}"
+        record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc()
         ending = f"{record['status']}: {record['error']}"
-        disk = isinstance(caught, OSError) and caught.errno in (errno.ENOSPC, errno.EDQUOT)
-        traced = not (interrupted or disk or isinstance(caught, UsageError))  # one line
+        disk = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+        traced = not (interrupted or disk or isinstance(error, UsageError))  # one line
         log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=traced)
     finally:
         if main:  # the record is written whatever comes: a 2nd SIGTERM (parent death) is ignored
