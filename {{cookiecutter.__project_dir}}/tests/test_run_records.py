@@ -134,47 +134,35 @@ def test_in_debug_mode_a_failure_is_recorded_then_raised(root: Path) -> None:
     assert (record["status"], record["mode"]) == ("failed", "debug")
 
 
-def terminated(cfg: ProbeConfig, run: Run) -> Metrics:
-    """A stage killed as a scheduler or `kill` does it."""
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(5)
-    raise AssertionError("SIGTERM did not stop the stage")  # pragma: no cover
+def stopped_by(signum: int, in_a_library: bool) -> Stage:
+    """A stage stopped by a signal, as a scheduler, `kill` or Ctrl-C does it; `in_a_library`:
+    inside library code that makes an error of its own of the stop (a C extension's import)."""
+
+    def stage(cfg: ProbeConfig, run: Run) -> Metrics:
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)
+        except BaseException as stop:
+            if in_a_library:
+                raise ValueError("not a valid PEP 3118 buffer format string") from stop
+            raise
+        raise AssertionError("the signal did not stop the stage")  # pragma: no cover
+
+    return stage
 
 
-def terminated_in_a_library(cfg: ProbeConfig, run: Run) -> Metrics:
-    """SIGTERM inside library code that makes an error of its own of the stop (as the import
-    of a C extension does)."""
-    try:
-        terminated(cfg, run)
-    except SystemExit as stop:
-        raise ValueError("not a valid PEP 3118 buffer format string") from stop
-    raise AssertionError("SIGTERM did not stop the stage")  # pragma: no cover
-
-
-def interrupted(cfg: ProbeConfig, run: Run) -> Metrics:
-    """A stage stopped by Ctrl-C."""
-    raise KeyboardInterrupt
-
-
-@pytest.mark.parametrize(
-    ("stage", "code"),
-    [
-        (terminated, 128 + signal.SIGTERM),
-        (terminated_in_a_library, 128 + signal.SIGTERM),
-        (interrupted, 128 + signal.SIGINT),
-    ],
-    ids=["sigterm", "sigterm-in-a-library", "ctrl-c"],
-)
+@pytest.mark.parametrize("in_a_library", [False, True], ids=["plain", "in-a-library"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_a_run_stopped_by_a_signal_is_recorded_as_interrupted(
-    root: Path, stage: Stage, code: int
+    root: Path, signum: int, in_a_library: bool
 ) -> None:
-    before = signal.getsignal(signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     with pytest.raises(SystemExit) as exited:
-        run_probe(root, stage)
-    assert exited.value.code == code
+        run_probe(root, stopped_by(signum, in_a_library))
+    assert exited.value.code == 128 + signum
     _, record = only_run(root)
     assert record["status"] == "interrupted"
-    assert signal.getsignal(signal.SIGTERM) == before
+    assert before == {s: signal.getsignal(s) for s in before}
 
 
 def test_a_later_run_reuses_an_earlier_runs_artifact(root: Path, tmp_path: Path) -> None:

@@ -134,14 +134,16 @@ def exit_status(record: Mapping[str, Any]) -> int:
     return 0 if record["status"] == "completed" else 2 if usage else 1
 
 
-_stopped: list[int] = []  # the stop signal this run got, even if library code turned _stop's
-# SystemExit into an error of its own (a C extension's import does): the run is interrupted
+_stopped: list[BaseException] = []  # how signals stopped this run, even where library code made
+# an error of its own of _stop's exception (a C extension's import does): the run is interrupted
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signum, signal.SIG_IGN)  # once: a second SIGTERM must not cut the record short
-    _stopped.append(signum)
-    raise SystemExit(128 + signum)  # a scheduler's SIGTERM: the run is recorded as interrupted
+    stop = KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
+    if signum != signal.SIGINT:  # a second Ctrl-C stops W&B's end; a second SIGTERM must not
+        signal.signal(signum, signal.SIG_IGN)  # cut the record short (a scheduler's SIGTERM)
+    _stopped.append(stop)
+    raise stop
 
 
 def cluster_job() -> str | None:
@@ -217,7 +219,8 @@ def execute(
     started, error, metrics = time.perf_counter(), None, {}
     main = threading.current_thread() is threading.main_thread()
     _stopped.clear()
-    previous = signal.signal(signal.SIGTERM, _stop) if main else None  # recorded from here on
+    signals = (signal.SIGTERM, signal.SIGINT) if main else ()  # recorded from here on
+    previous = {signum: signal.signal(signum, _stop) for signum in signals}
     try:
         records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
         (run_dir / RESERVE).write_bytes(os.urandom(1 << 16))  # room for the last record
@@ -235,9 +238,10 @@ def execute(
         record["status"] = "completed"
         shown = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in metrics.items()]
         log.info("run %s: stage %s completed: %s", run_id, stage, ", ".join(shown) or "no metrics")
-    except BaseException as caught:  # a stop signal wins over what library code made of it
-        error = SystemExit(128 + _stopped[0]) if _stopped else caught
-        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
+    except BaseException as caught:
+        stops = (KeyboardInterrupt, SystemExit)
+        error = caught if isinstance(caught, stops) or not _stopped else _stopped[0]
+        interrupted = isinstance(error, stops)
         record["status"] = "interrupted" if interrupted else "failed"
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc()
@@ -259,7 +263,8 @@ def execute(
             log.error("run %s: its record could not be written: %s", run_id, failed)
             record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
         if main:
-            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
     usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2
