@@ -5,6 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
+OUT ?= ..
+ARGS ?=
 
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV
@@ -12,7 +14,7 @@ export UV
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv/.synced
 
-.PHONY: help demo test test-pytorch test-render test-quality test-e2e lint bench locks clean
+.PHONY: help new demo test test-pytorch test-render test-quality test-e2e lint bench locks clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +26,9 @@ $(CURDIR)/.tools/bin/uv:
 $(VENV): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet
 	@touch $@
+
+new: $(VENV) ## Start a project: asks the questions, bakes it into OUT (default ..); ARGS="--no-input key=value ..."
+	$(UV) run --frozen cookiecutter --output-dir $(OUT) $(ARGS) .
 
 demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeline, print the metrics
 	rm -rf $(DEMO_DIR)

@@ -361,6 +361,18 @@ def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Baker
     stored = [p for p in (local / ".dvc-storage").rglob("*") if p.is_file()]
     assert len(stored) == 1
     assert "/.dvc-storage/" in (local / ".gitignore").read_text(encoding="utf-8")
+    # Another clone has a .dvc-storage/ of its own, which holds none of this one's pushes.
+    for path in (local / ".dvc-storage", local / ".dvc/cache", local / "data/external/survey.csv"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    pulled = make(local, "pull")
+    assert pulled.returncode != 0
+    (said,) = [line for line in pulled.stderr.splitlines() if line.startswith("error: ")]
+    assert "data/external/survey.csv" in said
+    assert "the remote is .dvc-storage/, a folder of this clone's own" in said
+    python = str(local / ".venv/bin/python")
+    runs = require_ok(project_command(local, python, "-m", local.name, "runs", "pull"))
+    assert runs.stdout.startswith("no runs on ")
+    assert "a folder of this clone's own" in runs.stdout
 
     refused = make(local, "use-b2")
     assert refused.returncode != 0

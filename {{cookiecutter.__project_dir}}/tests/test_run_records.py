@@ -29,7 +29,13 @@ from {{ cookiecutter.pkg_name }}.runtime.records import (
     runs_dir,
     write_text,
 )
-from {{ cookiecutter.pkg_name }}.runtime.run import Metrics, Run, configure_logging, execute
+from {{ cookiecutter.pkg_name }}.runtime.run import (
+    Metrics,
+    Run,
+    configure_logging,
+    execute,
+    exit_status,
+)
 from {{ cookiecutter.pkg_name }}.runtime.settings import (
     LoggerSettings,
     RuntimeSettings,
@@ -206,7 +212,7 @@ def never_written(cfg: ProbeConfig, run: Run) -> Metrics:
     [
         (half_written, "out of memory while saving"),
         (never_written, "artifact 'model.bin' was not written"),
-        (lambda cfg, run: run.reuse("model.bin", "probe_20200101T000000Z_000000"), "no artifact"),
+        (lambda cfg, run: run.reuse("model.bin", "probe_20200101T000000Z_000000"), "no run"),
         (lambda cfg, run: run.reuse("../model.bin", "x"), "'../model.bin' must be a plain name"),
         (lambda cfg, run: run.reuse("model.bin", ".."), "run id '..' must be a plain name"),
         (lambda cfg, run: run.publish("model.bin", Path("m.bin")), "no artifact 'model.bin'"),
@@ -233,6 +239,27 @@ def test_a_misused_artifact_or_bad_metrics_fail_the_run_saying_why(
     folder, record = only_run(root)
     assert (record["artifacts"], record["metrics"]) == ({}, {})
     assert not any((folder / "artifacts").glob("*"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ({"_target_": "shutil.copyfilee"}, "Error locating target 'shutil.copyfilee'"),
+        ({"_target_": "datetime.timedelta", "weekz": 1}, "'weekz' is an invalid keyword"),
+    ],
+    ids=["no-such-class", "no-such-argument"],
+)
+def test_a_config_naming_what_cannot_be_built_is_bad_input_told_in_one_line(
+    root: Path, spec: dict[str, Any], said: str
+) -> None:
+    from hydra.utils import instantiate
+
+    outcome = run_probe(root, lambda cfg, run: instantiate(spec))  # as a stage builds its model
+    assert (outcome["status"], exit_status(outcome)) == ("failed", 2)
+    assert str(outcome["error"]).startswith("UsageError: ")
+    assert said in str(outcome["error"])
+    assert "\n" not in str(outcome["error"])
+    assert "HYDRA_FULL_ERROR" not in str(outcome["error"])
 
 
 def test_runs_with_the_same_seed_draw_the_same_numbers(root: Path) -> None:

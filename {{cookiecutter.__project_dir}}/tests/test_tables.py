@@ -182,7 +182,7 @@ def test_a_table_that_cannot_be_learned_from_is_refused_in_one_line(
     assert not list(tmp_path.glob("*-debug/data/interim/*"))  # nothing half-written
 
 
-def test_evaluate_refuses_rows_whose_columns_differ_from_the_models(
+def test_train_and_evaluate_refuse_rows_whose_columns_differ_from_what_was_fitted(
     main: Main, tmp_path: Path
 ) -> None:
     source = tmp_path / "cells.csv"
@@ -193,6 +193,9 @@ def test_evaluate_refuses_rows_whose_columns_differ_from_the_models(
         assert code == 0, err
     table().drop(columns=["d"]).to_csv(source, index=False)
     assert main("stage=prepare", DEBUG, *data)[0] == 0
+    code, _, err = main("stage=train", DEBUG, *data)  # featurize not run again
+    assert code == 2, err
+    assert "(missing: d); run stage=featurize" in err
     code, _, err = main("stage=evaluate", DEBUG, *data)
     assert code == 2, err
     assert "columns differ from the model's (missing: d)" in err

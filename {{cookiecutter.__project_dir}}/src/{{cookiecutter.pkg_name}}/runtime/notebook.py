@@ -91,9 +91,8 @@ def experiments_frame() -> pd.DataFrame:
     params = [c for c in table if c.split(".")[0] in top and c not in EXPERIMENT_FIELDS]
     deps = [c for c in table if c.startswith(".") or "/" in c or (root / c).exists()]
     metrics = [c for c in table if c not in (*EXPERIMENT_FIELDS, *params, *deps)]
-    changed = [
-        c for c in params if c.split(".")[0] in stages and table[c].astype(str).nunique() > 1
-    ]
+    differ = table.astype(str).nunique(dropna=False) > 1  # set in some only: differs too
+    changed = [c for c in params if c.split(".")[0] in stages and differ[c]]
     names = dict(zip(changed, _short(changed), strict=True))
     shown = table[metrics + changed].rename(columns=names)
     for column in (c for c in shown if c.endswith("_target_")):  # the class, not its module

@@ -91,6 +91,22 @@ def uploads(abort: bool, client: Any, bucket: str, path: str) -> str:
     return f"unfinished uploads under s3://{bucket}/{prefix}: {len(found)}{how * bool(found)}"
 
 
+def own_folder(root: Path) -> str | None:
+    """Why another clone's pushes are not here, when the default remote is a folder inside this
+    clone (the `local` remote of a project without a bucket): each clone has its own."""
+    from dvc.config import Config
+
+    config = Config(dvc_dir=str(root / ".dvc"))
+    url = str(config["remote"].get(config["core"].get("remote") or "", {}).get("url", ""))
+    if "://" in url or not Path(url).resolve().is_relative_to(root.resolve()):
+        return None
+    return (
+        f"the remote is {os.path.relpath(url, root)}/, a folder of this clone's own that other "
+        "clones cannot reach: use a bucket (`make use-b2`), or a shared folder "
+        "(`uv run dvc remote modify --local local url /shared/folder`) on each clone"
+    )
+
+
 def missing(root: Path) -> str:
     """After a failed `dvc pull`: the outputs of dvc.lock that neither the cache nor the remote
     has (DVC's checkout names them; nothing is fetched)."""
@@ -106,8 +122,9 @@ def missing(root: Path) -> str:
         lacking = sorted(map(str, error.target_infos))
         raise RemoteError(
             f"the remote lacks {len(lacking)} output{'s' * (len(lacking) > 1)} of dvc.lock "
-            f"({', '.join(lacking)}): the machine that made them must run `make push`; "
-            "or make them here with `make repro`"
+            f"({', '.join(lacking)}): "
+            + (own_folder(root) or "the machine that made them must run `make push`")
+            + "; or make them here with `make repro`"
         ) from error
     return "every output of dvc.lock is here; the pull failed for the reason above"
 

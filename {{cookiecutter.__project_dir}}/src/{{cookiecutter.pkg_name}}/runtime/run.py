@@ -83,6 +83,8 @@ class Run:
     def reuse(self, name: str, run_id: str) -> Path:
         """Take artifact `name` from an earlier run instead of recomputing it."""
         source = self.dir.parent / check_name(run_id) / ARTIFACTS / check_name(name, "artifact")
+        if not source.parents[1].is_dir():
+            raise UsageError(f"no run '{run_id}' in {self.dir.parent}; see `runs ls`")
         if not source.is_file():
             raise UsageError(f"run '{run_id}' has no artifact '{name}'; see `runs ls`")
         self.artifacts[name] = {"path": f"../{run_id}/{ARTIFACTS}/{name}", "from_run": run_id}
@@ -144,6 +146,17 @@ def _stop(signum: int, frame: FrameType | None) -> None:
         signal.signal(signum, signal.SIG_IGN)  # cut the record short (a scheduler's SIGTERM)
     _stopped.append(stop)
     raise stop
+
+
+def _refused(error: BaseException) -> BaseException:
+    """Hydra's instantiate failing on a config (no such class, a wrong argument) as one line."""
+    from hydra.errors import InstantiationException
+
+    if not isinstance(error, InstantiationException):
+        return error
+    said = str(error).replace(", set env var HYDRA_FULL_ERROR=1 to see chained exception.", ":")
+    lines = [*said.splitlines()[:2], *str(error.__cause__ or "").splitlines()[1:2]]
+    return UsageError(f"{' '.join(lines[:2])}; fix its `_target_` or its arguments in conf/")
 
 
 def cluster_job() -> str | None:
@@ -241,6 +254,7 @@ def execute(
     except BaseException as caught:
         stops = (KeyboardInterrupt, SystemExit)
         error = caught if isinstance(caught, stops) or not _stopped else _stopped[0]
+        error = _refused(error)  # a config naming a class that cannot be built: bad input
         interrupted = isinstance(error, stops)
         record["status"] = "interrupted" if interrupted else "failed"
         record["error"] = f"{type(error).__name__}: {error}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import records
 from .records import RECORD, TIMESTAMP_FORMAT, UsageError, read_json
-from .remote import Parser, check
+from .remote import Parser, check, own_folder
 
 STATUSES = ("running", "completed", "failed", "interrupted", "died", "unknown")  # died: no process
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -180,6 +180,10 @@ def _sync(root: Path, runs: Path, args: Any, filters: Filters) -> int:
         sizes = {p: targets[p].stat().st_size if targets[p].exists() else -1 for p in safe}
         stale = {p for p in safe if newer and (p == (RECORD,) or sizes[p] != files[p])}
         todo[run_id] = {p: files[p] for p in safe if p in stale or sizes[p] < 0}
+    if verb == "pull" and not stored:  # nothing pushed there yet: say where it looked
+        hint = own_folder(root)
+        print(f"no runs on {fs.unstrip_protocol(base)}/" + f" ({hint})" * bool(hint))
+        return 0
     print(f"{verb}ing {_plural(len(todo), 'run')}: {fs.unstrip_protocol(base)}/")
     moved = []
     for run_id in todo:

@@ -122,7 +122,7 @@ def resolve_mode(config: LoggerSettings, debug: bool) -> str:
         raise UsageError(f"{where} '{mode}' is not one of auto, {', '.join(MODES)}")
     if debug or mode != "auto" or has_wandb_credentials():
         return MODES["disabled" if debug else "online" if mode == "auto" else mode]
-    log.info("W&B: no credentials found, logging offline (upload later with `wandb sync`)")
+    log.info("W&B: no credentials found, logging offline (upload later: `make wandb-sync`)")
     return "offline"
 
 

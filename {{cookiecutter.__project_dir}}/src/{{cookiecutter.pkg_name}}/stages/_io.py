@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -83,6 +85,29 @@ def features_and_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame,
         columns = ", ".join(map(str, frame.columns))
         raise UsageError(f"no target column '{target}' (columns: {columns}); set data.target")
     return frame.drop(columns=[target]), frame[target]
+
+
+def load_preprocessor(path: str) -> Any:
+    """featurize's preprocessing, fitted on the training rows; one line when it is missing."""
+    if not Path(path).is_file():
+        raise UsageError(f"{path} does not exist; run stage=featurize first")
+    return joblib.load(path)
+
+
+def check_columns(x: pd.DataFrame, where: Path, fitted: Any, whose: str, fix: str) -> None:
+    """Refuse feature columns (of the table at `where`) other than those `fitted` (a model, the
+    preprocessing) was fitted on, naming the difference and the `fix`."""
+    trained = [str(name) for name in getattr(fitted, "feature_names_in_", x.columns)]
+    if list(map(str, x.columns)) == trained:
+        return
+    missing = [name for name in trained if name not in set(map(str, x.columns))]
+    new = [str(name) for name in x.columns if str(name) not in set(trained)]
+    what = "; ".join(
+        f"{label} {', '.join(names[:10])}"
+        for label, names in (("missing:", missing), ("not seen in training:", new))
+        if names
+    )
+    raise UsageError(f"{where}: its columns differ from {whose} ({what or 'another order'}); {fix}")
 
 
 def split(

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
+{% if cookiecutter.framework != "pytorch" %}
 import joblib
+{%- endif %}
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
@@ -15,11 +16,21 @@ from sklearn.base import is_classifier
 from sklearn.preprocessing import label_binarize
 
 from ..runtime import Metrics, Run, UsageError, write_text
-from ._io import features_and_target, read_stage_table, task_of, write_csv
+from ._io import (
+    check_columns,
+    features_and_target,
+{%- if cookiecutter.framework == "pytorch" %}
+    load_preprocessor,
+{%- endif %}
+    read_stage_table,
+    task_of,
+    write_csv,
+)
 {%- if cookiecutter.framework == "pytorch" %}
 from ._nets import load_model
 {%- endif %}
 
+RETRAIN = "run the pipeline again on this data (`make repro`), or give it the columns it knows"
 # The plot data files of each task, in `plots_dir` (dvc.yaml's top-level `plots` draws them).
 PLOTS = {"regression": ("pred_vs_actual.csv",), "classification": ("confusion.csv", "roc.csv")}
 
@@ -43,24 +54,6 @@ class EvaluateConfig:
     def __post_init__(self) -> None:  # a value out of range: refused before any run starts
         if self.max_points < 1:
             raise UsageError(f"max_points must be 1 or more (got {self.max_points})")
-
-
-def check_columns(model: Any, x: pd.DataFrame, where: Path) -> None:
-    """Refuse rows whose columns are not the ones the model was trained on, naming them."""
-    trained = [str(name) for name in getattr(model, "feature_names_in_", x.columns)]
-    if list(map(str, x.columns)) == trained:
-        return
-    missing = [name for name in trained if name not in set(map(str, x.columns))]
-    new = [str(name) for name in x.columns if str(name) not in set(trained)]
-    what = "; ".join(
-        f"{label} {', '.join(names[:10])}"
-        for label, names in (("missing:", missing), ("not seen in training:", new))
-        if names
-    )
-    raise UsageError(
-        f"{where}: its columns differ from the model's ({what or 'another order'}); "
-        "run the pipeline again on this data (`make repro`), or give the columns it was trained on"
-    )
 
 
 def sample(frame: pd.DataFrame, most: int, seed: int) -> pd.DataFrame:
@@ -121,16 +114,14 @@ def evaluate(cfg: EvaluateConfig, run: Run) -> Metrics:
     if not model_path.is_file():
         raise UsageError(f"{model_path} does not exist; run stage=train first")
 {%- if cookiecutter.framework == "pytorch" %}
-    if not Path(cfg.preprocessor_path).is_file():
-        raise UsageError(f"{cfg.preprocessor_path} does not exist; run stage=featurize first")
-    model = load_model(model_path, joblib.load(cfg.preprocessor_path))
+    model = load_model(model_path, load_preprocessor(cfg.preprocessor_path))
 {%- else %}
     model = joblib.load(model_path)
 {%- endif %}
     test = read_stage_table(test_path)
     task = task_of(test)
     x, y = features_and_target(test, cfg.target)
-    check_columns(model, x, test_path)
+    check_columns(x, test_path, model, "the model's", RETRAIN)
     if is_classifier(model) != (task == "classification"):
         raise UsageError(f"{model_path} was not trained for {task}; run stage=train again")
     if task == "regression":

@@ -18,10 +18,18 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import features_and_target, read_stage_table, task_of, write_csv
+from ._io import (
+    check_columns,
+    features_and_target,
+    load_preprocessor,
+    read_stage_table,
+    task_of,
+    write_csv,
+)
 
 # What the curve and the metrics call the loss and the score of each task.
 NAMES = {"regression": ("rmse", "r2"), "classification": ("log_loss", "accuracy")}
+REFIT = "run stage=featurize first (`make repro` runs what changed)"
 
 
 @dataclass
@@ -128,18 +136,15 @@ def fit(
 def train(cfg: TrainConfig, run: Run) -> Metrics:
     """Fit the model (epoch by epoch where it has partial_fit); save it after the preprocessing."""
     data = Path(cfg.input_dir)
-    train_table = read_stage_table(data / "train.parquet")
+    train_table, val_table = (read_stage_table(data / f"{s}.parquet") for s in ("train", "val"))
     task = task_of(train_table)
-    if not Path(cfg.preprocessor_path).is_file():
-        raise UsageError(f"{cfg.preprocessor_path} does not exist; run stage=featurize first")
-    preprocess = joblib.load(cfg.preprocessor_path)  # featurize's, fitted on the train rows
+    (x, y), (x_val, y_val) = (features_and_target(t, cfg.target) for t in (train_table, val_table))
+    preprocess = load_preprocessor(cfg.preprocessor_path)  # featurize's, fitted on the train rows
+    check_columns(x, data / "train.parquet", preprocess, f"{cfg.preprocessor_path}'s", REFIT)
     # The model sees what the preprocessing gives it, as it will in the saved pipeline.
     fitted, held_out = (
-        (preprocess.transform(x).astype(np.float32), y.to_numpy())
-        for x, y in (
-            features_and_target(table, cfg.target)
-            for table in (train_table, read_stage_table(data / "val.parquet"))
-        )
+        (preprocess.transform(rows).astype(np.float32), truth.to_numpy())
+        for rows, truth in ((x, y), (x_val, y_val))
     )
     if cfg.load_from:  # reuse an earlier run's model instead of training again
         model = joblib.load(run.reuse("model.joblib", cfg.load_from)).named_steps["model"]

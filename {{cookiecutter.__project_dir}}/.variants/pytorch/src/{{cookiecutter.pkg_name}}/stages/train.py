@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import torch
@@ -28,10 +27,18 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment  # type: ign
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import features_and_target, read_stage_table, task_of, write_csv
+from ._io import (
+    check_columns,
+    features_and_target,
+    load_preprocessor,
+    read_stage_table,
+    task_of,
+    write_csv,
+)
 from ._nets import EpochSampler, Learner
 
 CHECKPOINTS = "checkpoints"
+REFIT = "run stage=featurize first (`make repro` runs what changed)"
 # Lightning's own lines once (not again through Hydra's root logger), its warnings only.
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch").propagate = False
@@ -173,9 +180,9 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     """Train the network on the preprocessed rows; publish the best checkpoint."""
     data = Path(cfg.input_dir)
     train_table, val_table = (read_stage_table(data / f"{s}.parquet") for s in ("train", "val"))
-    if not Path(cfg.preprocessor_path).is_file():
-        raise UsageError(f"{cfg.preprocessor_path} does not exist; run stage=featurize first")
-    preprocess = joblib.load(cfg.preprocessor_path)  # featurize's, fitted on the train rows
+    preprocess = load_preprocessor(cfg.preprocessor_path)  # featurize's, fitted on the train rows
+    x = features_and_target(train_table, cfg.target)[0]
+    check_columns(x, data / "train.parquet", preprocess, f"{cfg.preprocessor_path}'s", REFIT)
     task, y = task_of(train_table), train_table[cfg.target]
     hparams: dict[str, Any] = {"task": task, "seed": cfg.seed, "model": dict(cfg.model)}
     hparams["optimizer"] = dict(cfg.optimizer)
