@@ -28,7 +28,7 @@ $(VENV): pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 new: $(VENV) ## Start a project: asks the questions, bakes it into OUT (default ..); ARGS="--no-input key=value ..."
-	$(UV) run --frozen cookiecutter --output-dir $(OUT) $(ARGS) .
+	$(UV) run --frozen cookiecutter --output-dir $(OUT) . $(ARGS)
 
 demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeline, print the metrics
 	rm -rf $(DEMO_DIR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import json
 import re
 import sys
 from pathlib import Path
@@ -279,6 +280,14 @@ def test_a_bad_answer_is_refused_with_one_line_and_nothing_left(
     shown = value if len(value) <= 24 else f"{value[:12]}... ({len(value)} characters)"
     reliability.record("Bad answers", f"{field}='{shown}'", _short(errors[0]), left)
     assert left == 0
+
+
+def test_make_new_bakes_the_answers_given_where_out_says(tmp_path: Path, uv: str) -> None:
+    args = "ARGS=--no-input project_name='Fresh Start' framework=pytorch"
+    result = run(["make", "new", f"OUT={tmp_path}", args, f"UV={uv}"], cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    answers = json.loads((tmp_path / "fresh_start/.cruft.json").read_text(encoding="utf-8"))
+    assert answers["context"]["cookiecutter"]["framework"] == "pytorch"
 
 
 @pytest.mark.parametrize(
