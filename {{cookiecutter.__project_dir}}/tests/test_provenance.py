@@ -169,7 +169,7 @@ def test_a_key_in_a_tracked_file_and_a_big_untracked_file_never_reach_the_run_fo
 
 
 @needs_git
-def test_an_untracked_file_is_listed_with_its_size_and_leaves_the_tree_clean(
+def test_an_untracked_file_is_listed_with_its_size_and_only_config_or_code_makes_it_dirty(
     repo: Path, run_dir: Path
 ) -> None:
     (repo / "notes.txt").write_text("not committed\n")
@@ -182,6 +182,9 @@ def test_an_untracked_file_is_listed_with_its_size_and_leaves_the_tree_clean(
         {"path": ".gitignore", "bytes": len("ignored.txt\n")},
         {"path": "notes.txt", "bytes": len("not committed\n")},
     ]
+    (repo / "conf" / "model").mkdir(parents=True)
+    (repo / "conf" / "model" / "new.yaml").write_text("_target_: x.Y\n")  # a run may read it
+    assert record(repo, run_dir, [], seed=0)["git_dirty"] is True
 
 
 @needs_git

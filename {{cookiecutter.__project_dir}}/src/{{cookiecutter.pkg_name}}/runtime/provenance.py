@@ -16,6 +16,7 @@ from .records import write_json, write_text
 
 DIFF_LIMIT = 1_000_000  # bytes of git.diff kept
 DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `git apply` reads
+READ = ("conf/", "src/")  # where a run's config and code are: an untracked file there is a change
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
 # Credentials: B2, AWS and W&B keys, B2 key ids (the shapes .hooks/find_keys.py finds), and the
 # value of any setting named like a secret (secret_access_key, password, token, X_KEY) after `=`
@@ -44,7 +45,8 @@ def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, A
     untracked = _run(*git, "ls-files", "--others", "--exclude-standard", "-z").split("\0")[:-1]
     lock = root / "uv.lock"
     facts: dict[str, Any] = dict(git_commit=commit, git_branch=None if branch == "HEAD" else branch)
-    facts.update(git_dirty=bool(diff) if commit else None, argv=list(map(redact, argv)), seed=seed)
+    unsaved = bool(diff) or any(name.startswith(READ) for name in untracked)  # not in the commit
+    facts.update(git_dirty=unsaved if commit else None, argv=list(map(redact, argv)), seed=seed)
     facts["untracked"] = [{"path": name, "bytes": _size(root / name)} for name in untracked]
     facts["uv_lock_sha256"] = sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
     facts.update(python=platform.python_version(), platform=platform.platform())
