@@ -91,6 +91,8 @@ def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -
         (["{first}", "seed=[1"], "[1"),
         (["{first}", "debug=no_such_option"], "no_such_option"),
         (["params", "seed=1"], "params"),
+        (["{first}", "seed={dangling}"], "no_such_key"),
+        (["--help", "logger=no_such_option"], "no_such_option"),
     ],
     ids=[
         "no-stage",
@@ -101,13 +103,17 @@ def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -
         "override-syntax",
         "unknown-option",
         "params-with-arguments",
+        "interpolation-of-nothing",
+        "help-with-an-unknown-option",
     ],
 )
 def test_bad_input_is_refused_in_one_line_naming_it(
     main: Main, args: list[str], named: str
 ) -> None:
     first = stage_names()[0]
-    code, _, err = main(*(arg.format(first=f"stage={first}", name=first) for arg in args))
+    dangling = "$" + "{no_such_key}"  # an interpolation of a key that does not exist
+    filled = (arg.format(first=f"stage={first}", name=first, dangling=dangling) for arg in args)
+    code, _, err = main(*filled)
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("error: ")
@@ -181,6 +187,9 @@ def test_under_dvc_a_stage_refuses_what_dvc_would_not_track(
 # gone from this project skips). "named": what the error line must name.
 OUT_OF_RANGE = [
     ("", "seed=-3", "seed"),
+    ("", "root=", "root"),
+    ("", "runtime.mode=bogus", "runtime.mode"),
+    ("", "runtime.log_level=LOUD", "runtime.log_level"),
     ("prepare", "data.test_size=1.5", "data.test_size"),
     ("prepare", "data.val_size=0", "data.val_size"),
     ("prepare", "data.limit=0", "data.limit"),

@@ -113,6 +113,19 @@ def test_check_names_a_local_remote_and_refuses_an_unknown_one(
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("garbled", ["[core\n", "[core]\n    no_such_option = 1\n"])
+@pytest.mark.parametrize("argv", [["remote", "check"], ["runs", "push"]])
+def test_a_garbled_dvc_config_is_refused_in_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], garbled: str, argv: list[str]
+) -> None:
+    (project / ".dvc" / "config").write_text(garbled, encoding="utf-8")
+    code = command(project, argv[0], argv[1:])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+
+
 def test_check_and_runs_push_stop_without_a_key_or_an_endpoint(
     project: Path,
     closed_port: str,

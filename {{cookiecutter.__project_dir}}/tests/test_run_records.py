@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from {{ cookiecutter.pkg_name }}.runtime import run as run_module
 from {{ cookiecutter.pkg_name }}.runtime.records import (
     RECORD,
     create_run_dir,
@@ -41,6 +42,7 @@ from {{ cookiecutter.pkg_name }}.runtime.settings import (
     RuntimeSettings,
     Settings,
 )
+from {{ cookiecutter.pkg_name }}.runtime.tracking import Tracker
 
 Stage = Callable[[Any, Run], Any]
 STAGE = "probe"
@@ -61,8 +63,10 @@ def root(isolated: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return tmp_path / "project"
 
 
-def run_probe(root: Path | str, stage: Stage, mode: str = "run", seed: int = 7) -> dict[str, Any]:
-    """Execute `stage` as a run of stage `probe`, without a tracker."""
+def run_probe(
+    root: Path | str, stage: Stage, mode: str = "run", seed: int = 7, **extra: Any
+) -> dict[str, Any]:
+    """Execute `stage` as a run of stage `probe`, without a tracker; `extra`: more config."""
     settings = Settings(
         stage=STAGE,
         seed=seed,
@@ -70,8 +74,9 @@ def run_probe(root: Path | str, stage: Stage, mode: str = "run", seed: int = 7) 
         runtime=RuntimeSettings(mode=mode),
         logger=LoggerSettings(name="none", mode="disabled"),
     )
-    config = {STAGE: {"size": 3}, "seed": seed}
-    return execute(settings, stage, ProbeConfig(), config, overrides=[f"{STAGE}.size=3"])
+    config = {STAGE: {"size": 3}, "seed": seed, **extra}
+    overrides = [f"{STAGE}.size=3", *(f"+{key}={value}" for key, value in extra.items())]
+    return execute(settings, stage, ProbeConfig(), config, overrides=overrides)
 
 
 def only_run(root: Path) -> tuple[Path, dict[str, Any]]:
@@ -171,6 +176,38 @@ def test_a_run_stopped_by_a_signal_is_recorded_as_interrupted(
     assert before == {s: signal.getsignal(s) for s in before}
 
 
+def test_a_stop_just_after_the_folder_is_made_waits_for_the_first_record(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stopped_meanwhile(*args: Any) -> Any:  # Ctrl-C between the folder and its record
+        logger = configure_logging(*args)
+        os.kill(os.getpid(), signal.SIGINT)
+        return logger
+
+    monkeypatch.setattr(run_module, "configure_logging", stopped_meanwhile)
+    with pytest.raises(SystemExit) as exited:
+        run_probe(root, lambda cfg, run: time.sleep(5))
+    assert exited.value.code == 128 + signal.SIGINT
+    assert only_run(root)[1]["status"] == "interrupted"
+
+
+def test_a_second_ctrl_c_while_the_tracker_ends_stops_the_wait_not_the_record(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slow_finish(tracker: Tracker, summary: Any, exit_code: int) -> Any:  # W&B uploading
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("Ctrl-C did not stop the wait")  # pragma: no cover
+
+    monkeypatch.setattr(Tracker, "finish", slow_finish)
+    with pytest.raises(SystemExit) as exited:
+        run_probe(root, stopped_by(signal.SIGINT, in_a_library=False))
+    assert exited.value.code == 128 + signal.SIGINT
+    _, record = only_run(root)
+    assert record["status"] == "interrupted"
+    assert record["tracker"]["finish"] == "not waited for: Ctrl-C"
+
+
 def test_a_later_run_reuses_an_earlier_runs_artifact(root: Path, tmp_path: Path) -> None:
     def first(cfg: ProbeConfig, run: Run) -> Metrics:
         with run.artifact("model.bin") as path:
@@ -262,6 +299,20 @@ def test_a_config_naming_what_cannot_be_built_is_bad_input_told_in_one_line(
     assert "HYDRA_FULL_ERROR" not in str(outcome["error"])
 
 
+def test_a_key_in_the_config_or_on_the_command_line_lands_in_no_file_of_the_run(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, password = "K004" + "x7Qm2Lp9Rt4Vw8Zb3Nc6Hd1Jf5G", "correct horse battery staple"
+    monkeypatch.setattr("sys.argv", ["prog", f"+db_password={password}", f"+note=x_{key}"])
+    run_probe(root, lambda cfg, run: {}, db_password=password, note=f"x_{key}")
+    folder, record = only_run(root)
+    assert record["argv"] == ["prog", "+db_password=[REDACTED]", "+note=x_[REDACTED]"]
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert key not in text, path.name
+        assert password not in text, path.name
+
+
 def test_runs_with_the_same_seed_draw_the_same_numbers(root: Path) -> None:
     def draw(cfg: ProbeConfig, run: Run) -> Metrics:
         return {"python": random.random(), "numpy": float(np.random.rand())}
@@ -328,8 +379,3 @@ def test_jobs_writing_one_output_at_once_leave_one_whole_file(tmp_path: Path) ->
         thread.join()
     assert target.read_bytes() in contents
     assert [path.name for path in tmp_path.iterdir()] == ["model.bin"]
-
-
-def test_a_bad_log_level_is_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"runtime\.log_level 'LOUD'"):
-        configure_logging(tmp_path / "run.log", "LOUD")

@@ -6,6 +6,7 @@ Runs in the project root, so paths in conf/ mean the same from any folder, as fo
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -60,6 +61,10 @@ def print_help(root: Path, overrides: list[str]) -> int:
     from . import pipeline
 
     names = pipeline.stage_names(root)
+    try:
+        composed = pipeline.compose(root, overrides)
+    except Exception as error:  # Hydra's, OmegaConf's or YAML's: an override or conf/ is wrong
+        raise UsageError(hydra_error(root, error)) from error
     width = max(map(len, names), default=0) + 2
     # Hydra's launcher plugins bring their own options; conf/hydra/launcher/ adds slurm.
     groups = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
@@ -77,17 +82,15 @@ def print_help(root: Path, overrides: list[str]) -> int:
         + "".join(f"  {group}: {', '.join(opts)}\n" for group, opts in sorted(groups.items()))
         + "\nDebug mode: add debug=default. Hydra's own options: --hydra-help.\n\n"
         + "== Config (override any key, e.g. train.epochs=5) ==\n"
-        + OmegaConf.to_yaml(pipeline.compose(root, overrides))
+        + OmegaConf.to_yaml(composed)
     )
     return 0
 
 
 def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     """The runtime settings, the stage function, its checked section and the whole config."""
-    from omegaconf import OmegaConf
-
     from . import pipeline
-    from .settings import Settings, typed
+    from .settings import Settings, resolved, typed
 
     pipeline.check_stage(root, stage)
     function, schema = pipeline.load_stage(stage)
@@ -95,7 +98,7 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
     values = {key: cfg[key] for key in keys if key in cfg}
     settings = typed(Settings, {"stage": stage, **values})
-    return settings, function, section, OmegaConf.to_container(cfg, resolve=True)
+    return settings, function, section, resolved(cfg)
 
 
 def stage_under_dvc(root: Path, args: list[str]) -> int:
@@ -176,7 +179,7 @@ def stage_with_hydra(root: Path) -> int:
     app = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")
     try:
         app(task)()
-    except (HydraException, OmegaConfBaseException, YAMLError) as error:
+    except (HydraException, OmegaConfBaseException, YAMLError, UnicodeDecodeError) as error:
         if failed:  # raised from a run: debug mode wants the whole traceback
             raise
         raise UsageError(hydra_error(root, error)) from error
@@ -196,6 +199,12 @@ def hydra_error(root: Path, error: BaseException) -> str:
     from . import pipeline
 
     pipeline.refuse_broken_yaml(root, error)  # a YAML syntax error: its file and line
+    if isinstance(error, UnicodeDecodeError):
+        for path in sorted((root / "conf").rglob("*.yaml")):
+            with contextlib.suppress(UnicodeDecodeError):
+                path.read_text(encoding="utf-8")
+                continue
+            return f"{path.relative_to(root)} is not UTF-8 text: save it as UTF-8"
     message = str(error).strip()
     if option := re.search(r"Could not find '(.+)/([^/']+)'", message):  # no such group option
         known = re.findall(r"^\t(\w\S*)$", message.split("Config search path")[0], re.MULTILINE)
@@ -214,16 +223,19 @@ def hydra_error(root: Path, error: BaseException) -> str:
 def command(root: Path, name: str, args: list[str]) -> int:
     """Run one of the commands `stages`, `params`, `check`, `exps`, `remote`, `runs`."""
     if name in ("remote", "runs"):
+        from dvc.config import ConfigError
+        from dvc.exceptions import DvcException
+
         from . import remote, runs
 
         try:
             return int((remote if name == "remote" else runs).main(root, args))
         except BrokenPipeError:  # an OSError, but no transfer: main() ends quietly
             raise
-        except (UsageError, remote.RemoteError, OSError) as error:  # OSError: a transfer cut off
-            again = "; run it again to finish" * isinstance(error, OSError)
-            print(f"error: {error}{again}", file=sys.stderr)
-            return 2 if isinstance(error, UsageError) else 1
+        except (UsageError, remote.RemoteError, DvcException, OSError) as error:
+            again = "; run it again to finish" * isinstance(error, OSError)  # a transfer cut off
+            print(f"error: {str(error).strip().splitlines()[0]}{again}", file=sys.stderr)
+            return 2 if isinstance(error, (UsageError, ConfigError)) else 1
     from . import pipeline
 
     if args:

@@ -18,21 +18,48 @@ DIFF_LIMIT = 1_000_000  # bytes of git.diff kept
 DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `git apply` reads
 READ = ("conf/", "src/")  # where a run's config and code are: an untracked file there is a change
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
-# Credentials: B2, AWS and W&B keys, B2 key ids (the shapes .hooks/find_keys.py finds), and the
-# value of any setting named like a secret (secret_access_key, password, token, X_KEY) after `=`
-# or `:`; captured names are kept.
+# Credentials: B2, AWS and W&B keys, B2 key ids (the shapes .hooks/find_keys.py finds, from
+# where it finds them: after `_` or an escape such as `\n` too), and the value of any setting
+# named like a secret (secret_access_key, password, token, X_KEY; a name of at most 100
+# characters, so a long word costs no backtracking) after `=` or `:`; captured names are kept.
+_START, _END = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]))", r"(?![0-9A-Za-z])"
 SECRET = re.compile(
-    r"\bK00[0-9A-Za-z+/]{25,}|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\b(?:local-)?[0-9a-f]{40}\b"
-    r"|\bwandb_v1_[0-9A-Za-z_]{77}|(?<![.\w])00[0-9][0-9a-f]{22}\b"
-    r"|(?i:(key[_-]?id\W{1,4})(?:[0-9a-f]{25}|[0-9a-f]{12})\b)"
-    r"|(?i:([\w-]*(?:secret|password|passwd|token|_key|key_?id)[\"']?[ \t]*(?::|=(?!=))[ \t]*)"
-    r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+))"
+    "|".join(
+        [
+            _START + r"K00[0-9A-Za-z+/]{25,}",
+            _START + r"(?:AKIA|ASIA)[0-9A-Z]{16}" + _END,
+            _START + r"(?:local-)?[0-9a-f]{40}" + _END,
+            _START + r"wandb_v1_[0-9A-Za-z_]{77}",
+            r"(?<!\.)" + _START + r"00[0-9][0-9a-f]{22}" + _END,
+            r"(?i:(key[_-]?id\W{1,4})(?:[0-9a-f]{25}|[0-9a-f]{12})\b)",
+            r"(?i:((?<![\w-])[\w-]{0,100}(?:secret|password|passwd|token|_key|key_?id)[\"']?"
+            r"[ \t]*(?::|=(?!=))[ \t]*)(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+))",
+        ]
+    )
 )
 
 
 def redact(text: str) -> str:
     """Return `text` with anything that looks like a credential replaced by [REDACTED]."""
     return SECRET.sub(lambda found: "".join(found.groups("")) + "[REDACTED]", text)
+
+
+def scrub(value: Any, name: str = "") -> Any:
+    """A config with its credentials redacted: a value shaped like a key, or any value of a key
+    named like a secret (`db_password: ...`)."""
+    if isinstance(value, dict):
+        return {key: scrub(item, str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item, name) for item in value]
+    if value is None or isinstance(value, bool) or redact(f"{name}={value}") == f"{name}={value}":
+        return value
+    return redact(str(value)) if redact(str(value)) != str(value) else "[REDACTED]"
+
+
+def redact_arg(arg: str) -> str:
+    """A command-line argument with its credentials redacted (`key=value`: as `scrub` does)."""
+    key, sep, value = arg.partition("=")
+    return f"{key}={scrub(value, key)}" if sep else redact(arg)
 
 
 def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, Any]:
@@ -46,7 +73,7 @@ def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, A
     lock = root / "uv.lock"
     facts: dict[str, Any] = dict(git_commit=commit, git_branch=None if branch == "HEAD" else branch)
     unsaved = bool(diff) or any(name.startswith(READ) for name in untracked)  # not in the commit
-    facts.update(git_dirty=unsaved if commit else None, argv=list(map(redact, argv)), seed=seed)
+    facts.update(git_dirty=unsaved if commit else None, argv=list(map(redact_arg, argv)), seed=seed)
     facts["untracked"] = [{"path": name, "bytes": _size(root / name)} for name in untracked]
     facts["uv_lock_sha256"] = sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
     facts.update(python=platform.python_version(), platform=platform.platform())

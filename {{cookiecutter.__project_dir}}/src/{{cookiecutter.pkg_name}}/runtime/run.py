@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import records
 from .provenance import record as record_provenance
+from .provenance import redact_arg, scrub
 from .records import UsageError, check_name, replacing
 from .tracking import RANKS, Tracker, open_tracker
 
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
 ARTIFACTS = "artifacts"
 RESERVE = ".reserved"  # disk space held for the final record, freed to write it
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
 RESUMED = f"{ROOT_LOGGER.upper()}_RESUMED_FROM"  # the run rank 0 resumes, for the others
@@ -102,8 +103,6 @@ class Run:
 
 def configure_logging(log_file: Path, level: str) -> logging.Logger:
     """Send the package's log records to stderr and to `log_file` (the run's run.log)."""
-    if level.upper() not in LEVELS:
-        raise UsageError(f"runtime.log_level '{level}' is not one of {', '.join(LEVELS)}")
     logger = logging.getLogger(ROOT_LOGGER)
     for old in logger.handlers:  # a second run in one process replaces the first's handlers
         old.close()
@@ -140,12 +139,18 @@ _stopped: list[BaseException] = []  # how signals stopped this run, even where l
 # an error of its own of _stop's exception (a C extension's import does): the run is interrupted
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
+def _stop(signum: int, frame: FrameType | None, hold: bool = False) -> None:
     stop = KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
     if signum != signal.SIGINT:  # a second Ctrl-C stops W&B's end; a second SIGTERM must not
         signal.signal(signum, signal.SIG_IGN)  # cut the record short (a scheduler's SIGTERM)
     _stopped.append(stop)
-    raise stop
+    if not hold:  # held: until the run's first record exists, so that no folder lacks one
+        raise stop
+
+
+def _restore(handlers: Mapping[signal.Signals, Any]) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _refused(error: BaseException) -> BaseException:
@@ -157,6 +162,20 @@ def _refused(error: BaseException) -> BaseException:
     said = str(error).replace(", set env var HYDRA_FULL_ERROR=1 to see chained exception.", ":")
     lines = [*said.splitlines()[:2], *str(error.__cause__ or "").splitlines()[1:2]]
     return UsageError(f"{' '.join(lines[:2])}; fix its `_target_` or its arguments in conf/")
+
+
+def _finish(tracker: Tracker, summary: Metrics, error: BaseException | None, main: bool) -> Any:
+    """End the tracker's run; a Ctrl-C meanwhile stops the wait (W&B's helper ends the run on its
+    own), so that the record is written all the same."""
+    if main:
+        signal.signal(signal.SIGINT, _stop)
+    try:
+        return tracker.finish(summary, 0 if error is None else 1)
+    except KeyboardInterrupt:
+        return {"tracker": "wandb", "finish": "not waited for: Ctrl-C"}
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def cluster_job() -> str | None:
@@ -220,26 +239,35 @@ def execute(
         return {"status": "completed"}
     earlier = earlier_run(stage, stage_config, runs)  # checked before this run's folder exists
     os.environ[RESUMED] = str((earlier or {}).get("id", ""))  # for DDP's other processes
-    run_id, run_dir = records.create_run_dir(runs, stage)
-    configure_logging(run_dir / "run.log", settings.runtime.log_level)
+    main, _stopped[:] = threading.current_thread() is threading.main_thread(), []
+    signals = (signal.SIGTERM, signal.SIGINT) if main else ()  # stops, recorded as interrupted
+    previous = {signum: signal.signal(signum, partial(_stop, hold=True)) for signum in signals}
+    try:
+        run_id, run_dir = records.create_run_dir(runs, stage)
+        configure_logging(run_dir / "run.log", settings.runtime.log_level)
+    except BaseException:
+        _restore(previous)
+        raise
     earlier_dir = None if earlier is None else runs / str(earlier["id"])
     run = Run(run_id, run_dir, stage, log, resumed_from=earlier_dir)
-    record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=list(overrides))
-    record.update(status="running", mode=settings.runtime.mode, argv=sys.argv, pid=os.getpid())
+    overrides, config = [redact_arg(str(o)) for o in overrides], scrub(dict(config))  # no keys
+    record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=overrides)
+    record.update(status="running", mode=settings.runtime.mode, pid=os.getpid())
+    record.update(argv=[redact_arg(arg) for arg in sys.argv])
     record.update(host=socket.gethostname(), job=cluster_job())
     record["resumed_from"] = earlier and earlier["id"]
     record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     started, error, metrics = time.perf_counter(), None, {}
-    main = threading.current_thread() is threading.main_thread()
-    _stopped.clear()
-    signals = (signal.SIGTERM, signal.SIGINT) if main else ()  # recorded from here on
-    previous = {signum: signal.signal(signum, _stop) for signum in signals}
     try:
         records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
+        for signum in signals:  # a stop is recorded from here on; one held till now, at once
+            signal.signal(signum, _stop)
+        if _stopped:
+            raise _stopped[0]
         (run_dir / RESERVE).write_bytes(os.urandom(1 << 16))  # room for the last record
-        records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(dict(config)))
+        records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
         group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
-        names = dict(name=run_id, group=group, job_type=stage, config=dict(config))
+        names = dict(name=run_id, group=group, job_type=stage, config=config)
         if wandb_id := ((earlier or {}).get("tracker") or {}).get("wandb_id"):
             names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
         run.tracker = open_tracker(settings.logger, run_dir, debug, **names)  # starts meanwhile
@@ -264,21 +292,19 @@ def execute(
         traced = not (interrupted or disk or isinstance(error, UsageError))  # one line
         log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=traced)
     finally:
-        if main:  # the record is written whatever comes: a 2nd SIGTERM (parent death) is ignored
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in signals:  # the record is written whatever comes (a 2nd SIGTERM: ignored)
+            signal.signal(signum, signal.SIG_IGN)
         (run_dir / RESERVE).unlink(missing_ok=True)  # its room is the record's now
         record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
-        record["tracker"] = run.tracker.finish({**run.notes, **metrics}, 0 if error is None else 1)
+        record["tracker"] = _finish(run.tracker, {**run.notes, **metrics}, error, bool(signals))
         record.update(artifacts=run.artifacts, notes=run.notes)
         try:
             records.write_json(run_dir / records.RECORD, record)
         except OSError as failed:  # a disk full beyond the reserved room
             log.error("run %s: its record could not be written: %s", run_id, failed)
             record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
-        if main:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        _restore(previous)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
     usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2
