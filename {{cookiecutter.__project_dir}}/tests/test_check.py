@@ -49,6 +49,7 @@ DVC_YAML_DRIFT: dict[str, tuple[Edit, str]] = {
     "missing-params-order-dep": (drop_dep(pipeline.ORDER_FILE), pipeline.ORDER_FILE),
     "missing-own-params": (set_key("params", []), "must track its own section"),
     "no-params-stage": (lambda stages, name: stages.pop(pipeline.PARAMS_STAGE), "no 'params'"),
+    "no-user-stage": (lambda stages, name: [stages.pop(n) for n in stage_names()], "no stage"),
 }
 
 
@@ -79,6 +80,22 @@ def test_check_names_each_way_dvc_yaml_drifted_from_the_stages(
     assert any(named in line for line in errors), errors
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("stages: [\n", "dvc.yaml, line 2: "), ("stages: 5\n", "(found: int)"), ("", "Add a stage")],
+    ids=["yaml-syntax-error", "stages-not-a-mapping", "empty"],
+)
+def test_a_broken_or_empty_dvc_yaml_is_refused_in_one_line(
+    project: Path, main: Main, text: str, named: str
+) -> None:
+    (project / "dvc.yaml").write_text(text, encoding="utf-8")
+    code, out, err = main("stages")  # as `make debug` and `make run-all` list them
+    (line,) = err.splitlines()  # no traceback
+    assert (code, out) == (2, "")
+    assert line.startswith("error: dvc.yaml")
+    assert named in line
+
+
 def test_check_names_a_stage_without_its_config_section(project: Path, main: Main) -> None:
     last = stage_names()[-1]
     config = read_yaml(project / "conf" / "config.yaml")
@@ -92,6 +109,18 @@ def test_check_finds_params_yaml_stale_after_conf_changed(project: Path, main: M
     errors = check_errors(main)
     assert errors
     assert all("params.yaml is stale" in line and "make params" in line for line in errors)
+
+
+@pytest.mark.parametrize("command", ["params", "check"])
+def test_a_conf_value_naming_nothing_is_refused_in_one_line(
+    project: Path, main: Main, command: str
+) -> None:
+    set_conf(project, "seed", "$" + "{no_such_key}")
+    code, _, err = main(command)
+    (line,) = err.splitlines()  # no traceback
+    assert code == 2
+    assert line.startswith("error: conf/: ")
+    assert "no_such_key" in line
 
 
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])

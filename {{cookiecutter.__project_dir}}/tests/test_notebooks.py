@@ -13,6 +13,7 @@ from nbclient import NotebookClient
 
 from {{ cookiecutter.pkg_name }}.runtime import notebook
 from {{ cookiecutter.pkg_name }}.runtime.notebook import load_config, run_stage, runs_frame
+from {{ cookiecutter.pkg_name }}.runtime.records import UsageError
 
 DEBUG = "debug=default"
 
@@ -41,6 +42,8 @@ def test_a_stage_run_here_is_a_recorded_run_and_a_failed_one_raises(
     assert record["status"] == "completed"
     assert record["argv"] == [PACKAGE, f"stage={stage}", DEBUG]  # how to run it again
     assert (Path.cwd(), sys.argv) == (tmp_path, argv)
+    with pytest.raises(UsageError, match="first argument"):
+        run_stage(stage, [DEBUG, f"stage={stage}"])
     frame = runs_frame(record["id"], root=load_config([DEBUG]).root)
     assert list(frame["id"]) == [record["id"]]
     assert set(record["metrics"]) <= set(frame.columns)

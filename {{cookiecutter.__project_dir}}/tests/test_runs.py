@@ -21,6 +21,7 @@ from conftest import ROOT
 
 from {{ cookiecutter.pkg_name }}.runtime import provenance
 from {{ cookiecutter.pkg_name }}.runtime.cli import command
+from {{ cookiecutter.pkg_name }}.runtime.notebook import runs_frame
 from {{ cookiecutter.pkg_name }}.runtime.records import TIMESTAMP_FORMAT
 from {{ cookiecutter.pkg_name }}.runtime.runs import find_runs
 
@@ -167,6 +168,28 @@ def test_bad_input_is_one_error_line_and_exit_status_2(
     assert message in err
     assert len(err.splitlines()) == 1
     assert left(root) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "config"),
+    [
+        ({"pid": 10**20, "duration_s": -5}, b"a: [\n"),
+        ({"duration_s": float("nan")}, b"\xff"),
+        ({"duration_s": 1e308}, b""),
+    ],
+    ids=["huge-pid+truncated-config", "nan-duration+binary-config", "huge-duration"],
+)
+def test_one_corrupt_run_folder_breaks_no_listing(
+    root: Path, extra: dict[str, float], config: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = root / "runs"
+    run_id = make_run(runs, "omega", timedelta(0), "running", host=socket.gethostname(), **extra)
+    (runs / run_id / "config.yaml").write_bytes(config)  # the notebook reads it
+    for argv in (["ls"], ["show", run_id], ["rm", "--unknown"]):
+        assert main(root, argv) == 0, argv
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if run_id in line]
+    assert [row[2:6:3] for row in rows[:2]] == [["running", "-"]] * 2  # no pid, no duration
+    assert list(runs_frame(root=root)["id"])[-1] == run_id
 
 
 def test_show_prints_the_record_metrics_overrides_and_provenance(

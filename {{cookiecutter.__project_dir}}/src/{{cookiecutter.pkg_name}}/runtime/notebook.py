@@ -37,6 +37,8 @@ def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     from .run import execute
 
     root, here, argv = find_project_root(), Path.cwd(), sys.argv
+    if given := [o for o in overrides if str(o).startswith("stage=")]:
+        raise UsageError(f"{given[0]}: name the stage as run_stage's first argument")
     try:
         os.chdir(root)  # paths in conf/ are relative to the project root
         sys.argv = [PACKAGE, f"stage={stage}", *overrides]  # the record's command line
@@ -103,7 +105,10 @@ def experiments_frame() -> pd.DataFrame:
 
 def _section(run_dir: Path, stage: str) -> dict[str, Any]:
     path = run_dir / "config.yaml"  # the whole config the run had; its stage read its section
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError, yaml.YAMLError):  # unreadable, not UTF-8, cut short: none
+        config = None
     return {stage: config.get(stage)} if isinstance(config, dict) else {}
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .records import UsageError, write_text
 from .settings import typed
@@ -30,6 +31,7 @@ ORDER_FILE = ".dvc-params-order"  # its output: every stage depends on it, so it
 REFERENCE = re.compile(r"\$\{([^}]+)\}")
 MISSING = "params.yaml was missing or broken"  # what stale() says then
 UNSET = "(not set)"  # a key on one side only
+NO_STAGE = "dvc.yaml has no stage to run: add one (README: Add a stage)"
 
 
 def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
@@ -37,14 +39,22 @@ def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
     try:
         content = OmegaConf.to_container(OmegaConf.load(root / "dvc.yaml"))
     except Exception as error:  # missing, unreadable, not YAML
+        refuse_broken_yaml(root, error)
         raise UsageError(f"cannot read dvc.yaml ({error}); restore it from git") from error
-    stages = content.get("stages") if isinstance(content, dict) else None
-    return {str(name): stage for name, stage in (stages or {}).items() if isinstance(stage, dict)}
+    stages = (content.get("stages") if isinstance(content, dict) else None) or {}
+    if not isinstance(stages, dict):
+        raise UsageError(
+            f"dvc.yaml: `stages:` must map stage names to stages (found: {type(stages).__name__}); "
+            "fix it or restore it from git"
+        )
+    return {str(name): stage for name, stage in stages.items() if isinstance(stage, dict)}
 
 
 def stage_names(root: Path) -> list[str]:
-    """The user's stages, in pipeline order (dvc.yaml's, without the `params` stage)."""
-    return [name for name in dvc_stages(root) if name != PARAMS_STAGE]
+    """The user's stages, in pipeline order (dvc.yaml's, without `params`); at least one."""
+    if names := [name for name in dvc_stages(root) if name != PARAMS_STAGE]:
+        return names
+    raise UsageError(NO_STAGE)
 
 
 def check_stage(root: Path, name: str) -> None:
@@ -109,7 +119,11 @@ def refuse_broken_yaml(root: Path, error: BaseException | None) -> None:
 def render(cfg: DictConfig) -> str:
     """The text of params.yaml for a composed config: resolved, as DVC writes it."""
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    OmegaConf.resolve(resolved)
+    try:
+        OmegaConf.resolve(resolved)
+    except OmegaConfBaseException as error:  # a ${...} that names nothing
+        key = getattr(error, "full_key", "")
+        raise UsageError(f"conf/: {f'{key}: ' * bool(key)}{str(error).splitlines()[0]}") from error
     return OmegaConf.to_yaml(resolved)
 
 
@@ -167,8 +181,10 @@ def refresh(root: Path) -> list[str]:
 
 def check(root: Path) -> list[str]:
     """Every way dvc.yaml, stages/, conf/ and params.yaml disagree (empty: in step)."""
-    stages, names = dvc_stages(root), stage_names(root)
+    stages = dvc_stages(root)
+    names = [name for name in stages if name != PARAMS_STAGE]
     problems = [] if PARAMS_STAGE in stages else [f"dvc.yaml has no '{PARAMS_STAGE}' stage"]
+    problems += [] if names else [NO_STAGE]
     problems += [
         f"stages/{path.stem}.py is not in dvc.yaml: add a stage '{path.stem}' (README: Add a stage)"
         for path in sorted(STAGES.glob("[!_]*.py"))

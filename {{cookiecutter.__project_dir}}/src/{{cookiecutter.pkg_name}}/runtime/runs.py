@@ -52,7 +52,8 @@ def read_run(path: Path, record: dict[str, Any] | None = None) -> RunInfo:
     """Describe a run folder from its name (a run id) and run.json (or `record`), in any state."""
     record = read_json(path / RECORD) if record is None else record
     status, pid = str(record.get("status") or "unknown"), record.get("pid")
-    if status == "running" and isinstance(pid, int) and record.get("host") == socket.gethostname():
+    pid = pid if isinstance(pid, int) and 0 < pid < 2**31 else None  # a pid a process can have
+    if status == "running" and pid and record.get("host") == socket.gethostname():
         try:
             os.kill(pid, 0)  # signal 0 only asks whether the process exists
         except ProcessLookupError:
@@ -62,7 +63,7 @@ def read_run(path: Path, record: dict[str, Any] | None = None) -> RunInfo:
     stage, stamp, _ = path.name.rsplit("_", 2)
     started = datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
     took, metrics = record.get("duration_s"), record.get("metrics")
-    took = float(took) if isinstance(took, int | float) else None
+    took = float(took) if isinstance(took, int | float) and 0 <= took < 1e9 else None  # no NaN
     metrics = metrics if isinstance(metrics, dict) else {}
     metrics = {str(k): v for k, v in metrics.items() if isinstance(v, int | float)}
     return RunInfo(path.name, stage, status, started, took, metrics, path)
