@@ -93,6 +93,7 @@ def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -
         (["params", "seed=1"], "params"),
         (["{first}", "seed={dangling}"], "no_such_key"),
         (["--help", "logger=no_such_option"], "no_such_option"),
+        (["{first}", "experiment_name=ünï"], "quote the value"),
     ],
     ids=[
         "no-stage",
@@ -105,6 +106,7 @@ def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -
         "params-with-arguments",
         "interpolation-of-nothing",
         "help-with-an-unknown-option",
+        "a-character-hydra-cannot-read",
     ],
 )
 def test_bad_input_is_refused_in_one_line_naming_it(
