@@ -304,7 +304,15 @@ def test_a_key_in_the_config_or_on_the_command_line_lands_in_no_file_of_the_run(
 ) -> None:
     key, password = "K004" + "x7Qm2Lp9Rt4Vw8Zb3Nc6Hd1Jf5G", "correct horse battery staple"
     monkeypatch.setattr("sys.argv", ["prog", f"+db_password={password}", f"+note=x_{key}"])
+    monkeypatch.setenv("DVC_EXP_NAME", f"exp_{key}")  # the W&B run's group
+    told: list[Any] = []  # what W&B would get
+    monkeypatch.setattr(
+        run_module, "open_tracker", lambda *args, **names: told.append(names) or Tracker()
+    )
     run_probe(root, lambda cfg, run: {}, db_password=password, note=f"x_{key}")
+    assert told
+    assert key not in str(told)
+    assert password not in str(told)
     folder, record = only_run(root)
     assert record["argv"] == ["prog", "+db_password=[REDACTED]", "+note=x_[REDACTED]"]
     for path in (p for p in folder.rglob("*") if p.is_file()):

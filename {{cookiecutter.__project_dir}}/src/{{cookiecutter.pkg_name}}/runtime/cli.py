@@ -219,8 +219,8 @@ def hydra_error(root: Path, error: BaseException) -> str:
         return f"{key[1]} is not a setting{f' of {parent}' * bool(parent)}; known: {keys}"
     if message.startswith("LexerNoViableAltException: "):  # a character Hydra's grammar lacks
         override = message.splitlines()[0].split(": ", 1)[1]
-        key, _, value = override.partition("=")
-        return f"cannot read the override {override}: quote the value, as in '{key}=\"{value}\"'"
+        name, _, value = override.partition("=")
+        return f"cannot read the override {override}: quote the value, as in '{name}=\"{value}\"'"
     return f"{message.splitlines()[0]}; see --help"
 
 

@@ -266,7 +266,7 @@ def execute(
             raise _stopped[0]
         (run_dir / RESERVE).write_bytes(os.urandom(1 << 16))  # room for the last record
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
-        group = os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name
+        group = redact_arg(os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name)
         names = dict(name=run_id, group=group, job_type=stage, config=config)
         if wandb_id := ((earlier or {}).get("tracker") or {}).get("wandb_id"):
             names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
