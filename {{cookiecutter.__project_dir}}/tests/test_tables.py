@@ -135,6 +135,7 @@ def test_a_class_too_rare_for_every_split_is_scored_without_what_it_makes_undefi
 
 
 BadTable = Callable[[Path], str]  # writes a file under the folder; returns its overrides
+LONG = "x" * 100_000  # a column name as long as a broken header makes it
 
 
 def missing_target(folder: Path) -> str:
@@ -157,6 +158,41 @@ def spreadsheet(folder: Path) -> str:
     return "data.target=label"
 
 
+def five_rows(folder: Path) -> str:
+    labels = ["benign", "malignant"] * 2 + ["benign"]
+    table().head(5).assign(label=labels).to_csv(folder / "t.csv", index=False)
+    return "data.target=label"
+
+
+def three_rows(folder: Path) -> str:
+    table().head(3).drop(columns=["label"]).to_csv(folder / "t.csv", index=False)
+    return "data.target=a"
+
+
+def target_only(folder: Path) -> str:
+    table()[["label"]].to_csv(folder / "t.csv", index=False)
+    return "data.target=label"
+
+
+def infinite(folder: Path) -> str:
+    frame = table().drop(columns=["label"])
+    frame.loc[3, "a"], frame.loc[[5, 7], "b"] = np.inf, -np.inf
+    frame.to_csv(folder / "t.csv", index=False)
+    return "data.target=a"
+
+
+def long_name(folder: Path) -> str:
+    table().assign(**{LONG: 1.0}).to_csv(folder / "t.csv", index=False)
+    return "data.target=nope"
+
+
+def rare_class(folder: Path) -> str:
+    frame = table()
+    frame.loc[:1, "label"] = "rare"
+    frame.to_csv(folder / "t.csv", index=False)
+    return "data.target=label data.test_size=0.9"  # a stratified split draws none to train
+
+
 @pytest.mark.parametrize(
     ("write", "message"),
     [
@@ -164,6 +200,17 @@ def spreadsheet(folder: Path) -> str:
         (one_class, "has 1 class"),
         (empty_column, "column 'notes' is empty in every row"),
         (spreadsheet, "is neither CSV nor parquet"),
+        (
+            five_rows,
+            "too few rows to split (5 with a target): training, validation and test need 2 or "
+            "more each, training one of each of the 2 classes; with test_size=0.2 and "
+            "val_size=0.2 that takes 8 rows or more; add rows",
+        ),
+        (three_rows, "too few rows to split (3 with a target)"),
+        (target_only, "no feature columns, only the target 'label'"),
+        (infinite, "3 row(s) hold inf or -inf in column(s) a, b;"),
+        (long_name, f"no column 'nope' (columns: a, b, c, d, site, label, {LONG[:40]}...);"),
+        (rare_class, "the training rows (9 of 120) hold no row of class(es) rare;"),
     ],
 )
 def test_a_table_that_cannot_be_learned_from_is_refused_in_one_line(
@@ -171,13 +218,14 @@ def test_a_table_that_cannot_be_learned_from_is_refused_in_one_line(
 ) -> None:
     folder = tmp_path / "raw"
     folder.mkdir()
-    target = write(folder)
+    overrides = write(folder).split()
     (source,) = folder.iterdir()
-    code, _, err = main("stage=prepare", DEBUG, f"data.source={source}", target)
+    code, _, err = main("stage=prepare", DEBUG, f"data.source={source}", *overrides)
     errors = [line for line in err.splitlines() if "error" in line.lower()]
     assert code == 2, err
     assert len(errors) == 1, err
     assert message in errors[0]
+    assert len(errors[0]) < 1000  # short, whatever the table holds
     assert source.name in errors[0]
     assert not list(tmp_path.glob("*-debug/data/interim/*"))  # nothing half-written
 

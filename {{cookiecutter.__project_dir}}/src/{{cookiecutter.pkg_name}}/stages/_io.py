@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,20 @@ from ..runtime import UsageError, replacing
 TASKS = ("regression", "classification")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+SHOWN_CHARS, SHOWN_NAMES = 40, 10  # a message shows this much of a name, this many names
+
+
+def shown(name: object) -> str:
+    """A column name or a value as a message shows it: on one line, cut after 40 characters."""
+    text = str(name).replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}..."
+
+
+def listed(names: Iterable[object]) -> str:
+    """Names for a message: the first ten (each `shown`), then how many more there are."""
+    names = list(names)
+    more = f", and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else ""
+    return ", ".join(map(shown, names[:SHOWN_NAMES])) + more
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -82,8 +97,10 @@ def task_of(frame: pd.DataFrame) -> str:
 def features_and_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
     """Split a table into its feature columns and its target column."""
     if target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise UsageError(f"no target column '{target}' (columns: {columns}); set data.target")
+        raise UsageError(
+            f"no target column '{shown(target)}' (columns: {listed(frame.columns)}); set "
+            "data.target"
+        )
     return frame.drop(columns=[target]), frame[target]
 
 
@@ -103,7 +120,7 @@ def check_columns(x: pd.DataFrame, where: Path, fitted: Any, whose: str, fix: st
     missing = [name for name in trained if name not in set(map(str, x.columns))]
     new = [str(name) for name in x.columns if str(name) not in set(trained)]
     what = "; ".join(
-        f"{label} {', '.join(names[:10])}"
+        f"{label} {listed(names)}"
         for label, names in (("missing:", missing), ("not seen in training:", new))
         if names
     )
@@ -113,13 +130,18 @@ def check_columns(x: pd.DataFrame, where: Path, fitted: Any, whose: str, fix: st
 def split(
     frame: pd.DataFrame, share: float, seed: int, labels: pd.Series | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows kept and the `share` held out: drawn as scikit-learn's train_test_split draws
-    them, stratified by `labels` (classes) when every class has two rows or more."""
-    if labels is not None and labels.value_counts().min() >= 2:
+    """The rows kept and the `share` held out (`ceil(share * rows)`): drawn as scikit-learn's
+    train_test_split draws them, stratified by `labels` (classes) when each part can hold every
+    class and every class has two rows or more; else at random, one row of each class kept."""
+    held_out = math.ceil(share * len(frame))
+    parts = min(held_out, len(frame) - held_out)
+    if labels is not None and labels.value_counts().min() >= 2 and parts >= labels.nunique():
         from sklearn.model_selection import train_test_split  # its import costs a second
 
         kept, held = train_test_split(frame, test_size=share, random_state=seed, stratify=labels)
         return kept, held
     order = np.random.RandomState(seed).permutation(len(frame))
-    held_out = math.ceil(share * len(frame))
+    if labels is not None:  # the first row drawn of each class last: kept, so training has it
+        first = ~labels.iloc[order].duplicated().to_numpy()
+        order = np.concatenate([order[~first], order[first]])
     return frame.iloc[order[held_out:]], frame.iloc[order[:held_out]]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import TASKS, read_table, split, write_table
+from ._io import TASKS, listed, read_table, shown, split, write_table
 
 MAX_CLASSES = 20  # `auto`: an integer target with at most this many values is a class label
+MIN_ROWS = 2  # in each of training, validation and test: R² is undefined on one row
 
 
 @dataclass
@@ -71,38 +75,80 @@ def decide_task(target: pd.Series, task: str, where: str) -> str:
         task = "classification" if not numeric or (whole and few) else "regression"
     if task == "regression" and not (is_numeric_dtype(values) and not is_bool_dtype(values)):
         raise UsageError(
-            f"{where}: target '{target.name}' holds text, which cannot be regressed; "
+            f"{where}: target '{shown(target.name)}' holds text, which cannot be regressed; "
             "set data.task to classification (or auto)"
         )
     if task == "classification" and values.nunique() < 2:
         raise UsageError(
-            f"{where}: target '{target.name}' has {values.nunique()} class "
-            f"({', '.join(map(str, values.unique()[:1])) or 'no values'}); a classifier "
+            f"{where}: target '{shown(target.name)}' has {values.nunique()} class "
+            f"({listed(values.unique()[:1]) or 'no values'}); a classifier "
             "needs at least two: check the column, or set data.target to another one"
         )
     return task
 
 
 def check_table(frame: pd.DataFrame, target: str, where: str) -> pd.DataFrame:
-    """The table, if it can be learned from: its target column there, no column empty."""
+    """The table, if it can be learned from: its target column there and a feature column
+    beside it, no column empty, no number infinite (refused rather than read as missing: an
+    overflow or a division by zero upstream is better fixed there)."""
     if target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns[:30]))
         raise UsageError(
-            f"{where}: no column '{target}' (columns: {columns}); set data.target to the "
-            "column to predict"
+            f"{where}: no column '{shown(target)}' (columns: {listed(frame.columns)}); set "
+            "data.target to the column to predict"
+        )
+    if len(frame.columns) < 2:
+        raise UsageError(
+            f"{where}: no feature columns, only the target '{shown(target)}'; add the columns "
+            "to predict it from"
         )
     if frame.empty:
         raise UsageError(f"{where}: no rows to learn from; check the file (and data.limit)")
-    if empty := [str(name) for name in frame.columns if frame[name].isna().all()]:
+    if empty := [name for name in frame.columns if frame[name].isna().all()]:
         raise UsageError(
-            f"{where}: column '{empty[0]}' is empty in every row; drop it from the file, or fill it"
+            f"{where}: column '{shown(empty[0])}' is empty in every row; drop it from the file, "
+            "or fill it"
+        )
+    infinite = frame.select_dtypes("number").isin([np.inf, -np.inf])
+    if bool(infinite.any(axis=None)):
+        rows, columns = int(infinite.any(axis=1).sum()), infinite.columns[infinite.any()]
+        raise UsageError(
+            f"{where}: {rows} row(s) hold inf or -inf in column(s) {listed(columns)}; make them "
+            "finite numbers, or empty cells (features are imputed, rows with no target dropped)"
         )
     return frame
+
+
+def split_sizes(rows: int, test_size: float, val_size: float) -> tuple[int, int, int]:
+    """How many of `rows` go to training, validation and test, as `split` draws them."""
+    test = math.ceil(test_size * rows)
+    val = math.ceil(val_size * (rows - test))
+    return rows - test - val, val, test
+
+
+def check_rows(rows: int, classes: int, cfg: PrepareConfig, limited: bool) -> None:
+    """Refuse too few rows to split: two or more in each part, in training one of each class."""
+
+    def enough(count: int) -> bool:
+        train, val, test = split_sizes(count, cfg.test_size, cfg.val_size)
+        return min(val, test) >= MIN_ROWS and train >= max(MIN_ROWS, classes)
+
+    if not enough(rows):
+        needed = next(count for count in itertools.count(rows + 1) if enough(count))
+        each = f", training one of each of the {classes} classes" if classes else ""
+        fixes = ["add rows"] + ["raise data.limit"] * limited
+        if rows - 2 * MIN_ROWS >= max(MIN_ROWS, classes):  # enough, were the shares smaller
+            fixes.append("lower data.test_size and data.val_size")
+        raise UsageError(
+            f"{cfg.source}: too few rows to split ({rows} with a target): training, validation "
+            f"and test need {MIN_ROWS} or more each{each}; with test_size={cfg.test_size} and "
+            f"val_size={cfg.val_size} that takes {needed} rows or more; {', or '.join(fixes)}"
+        )
 
 
 def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
     """Load the raw table, decide the task, split it into train, validation and test (parquet)."""
     frame = load_source(cfg.source)
+    limited = cfg.limit is not None and len(frame) > cfg.limit
     frame = frame.head(cfg.limit) if cfg.limit is not None else frame
     frame = check_table(frame, cfg.target, cfg.source)
     unlabelled = frame[cfg.target].isna()
@@ -111,8 +157,15 @@ def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
         frame = frame[~unlabelled]
     task = decide_task(frame[cfg.target], cfg.task, cfg.source)
     classes = task == "classification"  # split so that each part holds every class
+    check_rows(len(frame), frame[cfg.target].nunique() if classes else 0, cfg, limited)
     rest, test = split(frame, cfg.test_size, cfg.seed, frame[cfg.target] if classes else None)
     train, val = split(rest, cfg.val_size, cfg.seed, rest[cfg.target] if classes else None)
+    if classes and (lacking := set(frame[cfg.target]) - set(train[cfg.target])):
+        raise UsageError(  # a class too rare for the shares: stratified, training drew none
+            f"{cfg.source}: the training rows ({len(train)} of {len(frame)}) hold no row of "
+            f"class(es) {listed(sorted(lacking, key=str))}; add rows of those classes, or lower "
+            "data.test_size and data.val_size"
+        )
     out = Path(cfg.output_dir)
     for name, part in (("train", train), ("val", val), ("test", test)):
         part.attrs["task"] = task  # kept in the parquet file: the next stages read it

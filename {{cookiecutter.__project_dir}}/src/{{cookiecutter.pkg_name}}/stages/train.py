@@ -21,6 +21,7 @@ from ..runtime import Metrics, Run, UsageError
 from ._io import (
     check_columns,
     features_and_target,
+    listed,
     load_preprocessor,
     read_stage_table,
     task_of,
@@ -139,6 +140,11 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     train_table, val_table = (read_stage_table(data / f"{s}.parquet") for s in ("train", "val"))
     task = task_of(train_table)
     (x, y), (x_val, y_val) = (features_and_target(t, cfg.target) for t in (train_table, val_table))
+    if task == "classification" and (unknown := set(y_val) - set(y)):  # prepare keeps them out
+        raise UsageError(
+            "validation rows hold classes the training rows lack: "
+            f"{listed(sorted(unknown, key=str))}; run stage=prepare again"
+        )
     preprocess = load_preprocessor(cfg.preprocessor_path)  # featurize's, fitted on the train rows
     check_columns(x, data / "train.parquet", preprocess, f"{cfg.preprocessor_path}'s", REFIT)
     # The model sees what the preprocessing gives it, as it will in the saved pipeline.

@@ -30,6 +30,7 @@ from ..runtime import Metrics, Run, UsageError
 from ._io import (
     check_columns,
     features_and_target,
+    listed,
     load_preprocessor,
     read_stage_table,
     task_of,
@@ -136,7 +137,10 @@ def tensors(frame: pd.DataFrame, cfg: TrainConfig, preprocess: Any, hparams: dic
         index = {label: i for i, label in enumerate(hparams["classes"])}
         unknown = sorted({str(label) for label in y if label not in index})
         if unknown:
-            raise UsageError(f"validation rows hold classes the training rows lack: {unknown}")
+            raise UsageError(
+                f"validation rows hold classes the training rows lack: {listed(unknown)}; run "
+                "stage=prepare again"
+            )
         return TensorDataset(features, torch.as_tensor([index[label] for label in y]))
     mean, deviation = hparams["scale"]
     target = (y.to_numpy(dtype=np.float32) - mean) / deviation
