@@ -67,6 +67,9 @@ def suggest_pkg_name(text: str) -> str:
     """Turn any text into the closest valid, unshadowed package name."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     name = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+    first, _, rest = name.partition("_")
+    if first[:1].isdigit() and rest:  # "3D Survey": survey_3d
+        name = f"{rest}_{first}"
     name = name.lstrip("0123456789_") or "project"
     name = name[:MAX_PKG_NAME].rstrip("_")
     if keyword.iskeyword(name) or name in sys.stdlib_module_names or name in TAKEN_NAMES:

@@ -238,6 +238,11 @@ BAD_ANSWERS = [
     ("pkg_name", "my-pkg", "pkg_name 'my-pkg' is not a Python identifier; try 'my_pkg'"),
     ("pkg_name", "class", "pkg_name 'class' is a Python keyword; try 'class_project'"),
     ("pkg_name", "1abc", "pkg_name '1abc' is not a Python identifier; try 'abc_project'"),
+    (
+        "project_name",
+        "3D Survey",
+        "pkg_name '3d_survey' is not a Python identifier; try 'survey_3d'",
+    ),
     ("pkg_name", "", "pkg_name '' is empty; try 'project'"),
     ("project_name", "", "project_name is empty; try 'My Project'"),
     (
