@@ -137,15 +137,27 @@ def exit_status(record: Mapping[str, Any]) -> int:
 
 _stopped: list[BaseException] = []  # how signals stopped this run, even where library code made
 # an error of its own of _stop's exception (a C extension's import does): the run is interrupted
+_again: list[threading.Timer] = []  # a SIGTERM raised again until the run takes it
 
 
 def _stop(signum: int, frame: FrameType | None, hold: bool = False) -> None:
     stop = KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
-    if signum != signal.SIGINT:  # a second Ctrl-C stops W&B's end; a second SIGTERM must not
-        signal.signal(signum, signal.SIG_IGN)  # cut the record short (a scheduler's SIGTERM)
     _stopped.append(stop)
-    if not hold:  # held: until the run's first record exists, so that no folder lacks one
-        raise stop
+    if hold:  # until the run's first record exists, so that no folder lacks one
+        return
+    if signum != signal.SIGINT:  # raised where Python drops exceptions (a __del__, a weakref
+        # callback), a scheduler's one SIGTERM would be lost: it comes again in a second, until
+        # the run takes it (a Ctrl-C lost: the user presses again)
+        main = threading.main_thread().ident or 0
+        _again.append(threading.Timer(1.0, signal.pthread_kill, (main, signum)))
+        _again[-1].daemon = True
+        _again[-1].start()
+    raise stop
+
+
+def _taken() -> None:
+    while _again:
+        _again.pop().cancel()
 
 
 def _restore(handlers: Mapping[signal.Signals, Any]) -> None:
@@ -280,6 +292,7 @@ def execute(
         shown = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in metrics.items()]
         log.info("run %s: stage %s completed: %s", run_id, stage, ", ".join(shown) or "no metrics")
     except BaseException as caught:
+        _taken()
         stops = (KeyboardInterrupt, SystemExit)
         error = caught if isinstance(caught, stops) or not _stopped else _stopped[0]
         error = _refused(error)  # a config naming a class that cannot be built: bad input
@@ -294,6 +307,9 @@ def execute(
     finally:
         for signum in signals:  # the record is written whatever comes (a 2nd SIGTERM: ignored)
             signal.signal(signum, signal.SIG_IGN)
+        _taken()
+        if record["status"] == "running" and _stopped:  # a 2nd stop cut the except clause short
+            record.update(status="interrupted", error=f"SystemExit: {_stopped[-1]}")
         (run_dir / RESERVE).unlink(missing_ok=True)  # its room is the record's now
         record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
