@@ -191,6 +191,7 @@ OUT_OF_RANGE = [
     ("", "seed=-3", "seed"),
     ("", "root=", "root"),
     ("", "runtime.mode=bogus", "runtime.mode"),
+    ("", "runtime.mode=INFO", "runtime.mode"),  # a log level is no mode
     ("", "runtime.log_level=LOUD", "runtime.log_level"),
     ("prepare", "data.test_size=1.5", "data.test_size"),
     ("prepare", "data.val_size=0", "data.val_size"),

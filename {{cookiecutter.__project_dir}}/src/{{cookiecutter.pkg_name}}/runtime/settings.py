@@ -33,8 +33,9 @@ class RuntimeSettings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:  # refused before the run's folder exists
-        for key, known in [("mode", MODES), ("log_level", LEVELS)]:
-            if (value := getattr(self, key)) not in known and value.upper() not in LEVELS:
+        checks = [("mode", self.mode, MODES), ("log_level", self.log_level.upper(), LEVELS)]
+        for key, value, known in checks:
+            if value not in known:
                 raise UsageError(f"runtime.{key} must be one of {', '.join(known)} (got {value})")
 
 
