@@ -1,5 +1,5 @@
-"""`python -m <package> stage=NAME [overrides]`, `stages`, `params`, `check`, `exps`, `remote`,
-`runs`.
+"""`python -m <package> stage=NAME [overrides]` (`--help`: Hydra's), and the commands `stages`,
+`params`, `check`, `remote`, `runs`. The top of the runtime: nothing imports it.
 
 Runs in the project root, so paths in conf/ mean the same from any folder, as for DVC.
 """
@@ -13,26 +13,18 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from . import pipeline
 from .records import UsageError, write_json, write_text
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 PACKAGE = __name__.split(".")[0]
-COMMANDS = ("stages", "params", "check", "exps", "remote", "runs")
+COMMANDS = ("stages", "params", "check", "remote", "runs")
 LAUNCHER = f"{PACKAGE.upper()}_LAUNCHER"  # the pid of the process that launched a sweep's jobs
 PARENT = os.getppid()  # at import: a worker's launcher, while it lives
-
-
-def find_project_root() -> Path:
-    """The folder holding conf/config.yaml: the working directory or above, else the sources'."""
-    cwd = Path.cwd().resolve()
-    for folder in [cwd, *cwd.parents, Path(__file__).resolve().parents[3]]:
-        if (folder / "conf" / "config.yaml").is_file():
-            return folder
-    raise UsageError(f"no conf/config.yaml found; run {PACKAGE} inside the project folder")
 
 
 def use_sources_of(root: Path) -> None:
@@ -54,56 +46,8 @@ def stop_with(launcher: int) -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
-def print_help(root: Path, overrides: list[str]) -> int:
-    """Usage, the stages with their summaries, the config groups, and the composed config."""
-    from omegaconf import OmegaConf
-
-    from . import pipeline
-
-    names = pipeline.stage_names(root)
-    try:
-        composed = pipeline.compose(root, overrides)
-    except Exception as error:  # Hydra's, OmegaConf's or YAML's: an override or conf/ is wrong
-        raise UsageError(hydra_error(root, error)) from error
-    width = max(map(len, names), default=0) + 2
-    # Hydra's launcher plugins bring their own options; conf/hydra/launcher/ adds slurm.
-    groups = {"hydra/launcher": ["basic", "joblib", "submitit_local"]}
-    for option in sorted((root / "conf").glob("*/**/*.yaml")):
-        groups.setdefault(str(option.parent.relative_to(root / "conf")), []).append(option.stem)
-    print(
-        f"{PACKAGE}: run one stage of the pipeline, configured by conf/.\n\nUsage:\n"
-        f"  python -m {PACKAGE} stage=NAME [key=value ...] [group=option ...]\n"
-        f"  python -m {PACKAGE} --multirun [hydra/launcher=joblib] stage=train seed=1,2\n"
-        f"  python -m {PACKAGE} [--multirun hydra/launcher=joblib] search=NAME  # conf/search/\n"
-        f"  python -m {PACKAGE} {' | '.join(COMMANDS)} ...  # see the README\n\n"
-        "Stages (in pipeline order, from dvc.yaml):\n"
-        + "".join(f"  {name.ljust(width)}{pipeline.summary(name)}\n" for name in names)
-        + "\nConfig groups (group=option):\n"
-        + "".join(f"  {group}: {', '.join(opts)}\n" for group, opts in sorted(groups.items()))
-        + "\nDebug mode: add debug=default. Hydra's own options: --hydra-help.\n\n"
-        + "== Config (override any key, e.g. train.epochs=5) ==\n"
-        + OmegaConf.to_yaml(composed)
-    )
-    return 0
-
-
-def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
-    """The runtime settings, the stage function, its checked section and the whole config."""
-    from . import pipeline
-    from .settings import Settings, resolved, typed
-
-    pipeline.check_stage(root, stage)
-    function, schema = pipeline.load_stage(stage)
-    section = pipeline.section(cfg, stage, schema)
-    keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
-    values = {key: cfg[key] for key in keys if key in cfg}
-    settings = typed(Settings, {"stage": stage, **values})
-    return settings, function, section, resolved(cfg)
-
-
 def stage_under_dvc(root: Path, args: list[str]) -> int:
     """Run a stage for DVC: its config is params.yaml, exactly as DVC tracked it."""
-    from . import pipeline
     from .run import execute, exit_status
 
     if len(args) != 1 or not args[0].startswith("stage="):
@@ -122,7 +66,7 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
             f"params.yaml changed while experiment {experiment} ran (a second `dvc exp run` here?);"
             " run one at a time, or queue them: `dvc exp run --queue -S ...`, `dvc queue start`"
         )
-    settings, function, section, config = prepared(root, params, stage)
+    settings, function, section, config = pipeline.prepared(root, params, stage)
     if key := next((k for k in ("load_from", "resume") if getattr(section, k, None)), None):
         raise UsageError(
             f"{stage}.{key} reuses a run folder, which DVC does not track: set it to null "
@@ -152,20 +96,22 @@ def stage_with_hydra(root: Path) -> int:
         hydra_config = HydraConfig.get()
         multirun = hydra_config.mode == RunMode.MULTIRUN
         try:
+{%- if cookiecutter.search == "optuna" %}
             if cfg.get("search"):  # a search worker: its trials are runs of their own
                 from .search import work
 
                 failed[-1] = work(cfg, list(hydra_config.overrides.task))
                 return
+{%- endif %}
             stop_with(int(os.environ[LAUNCHER]))  # a worker of this process
-            settings, function, section, config = prepared(root, cfg, str(cfg.stage))
+            settings, function, section, config = pipeline.prepared(root, cfg, str(cfg.stage))
             sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
             record = execute(
                 settings, function, section, config, hydra_config.overrides.task, sweep
             )
         except UsageError as error:  # refused before the run began (a run logs its own)
             print(f"error: {error}", file=sys.stderr)
-            if not multirun or cfg.get("search"):
+            if not multirun{% if cookiecutter.search == "optuna" %} or cfg.get("search"){% endif %}:
                 sys.exit(2)  # Hydra would add a traceback to an exception
             job = {"overrides": list(hydra_config.overrides.task), "error": str(error)}
             write_json(Path(hydra_config.runtime.output_dir) / REFUSED, job)  # for the summary
@@ -196,8 +142,6 @@ def hydra_error(root: Path, error: BaseException) -> str:
     """Hydra's error in one line: the YAML file and line, or the option or key and those known."""
     from omegaconf import DictConfig, OmegaConf
 
-    from . import pipeline
-
     pipeline.refuse_broken_yaml(root, error)  # a YAML syntax error: its file and line
     if isinstance(error, UnicodeDecodeError):
         for path in sorted((root / "conf").rglob("*.yaml")):
@@ -225,7 +169,7 @@ def hydra_error(root: Path, error: BaseException) -> str:
 
 
 def command(root: Path, name: str, args: list[str]) -> int:
-    """Run one of the commands `stages`, `params`, `check`, `exps`, `remote`, `runs`."""
+    """Run one of the commands `stages`, `params`, `check`, `remote`, `runs`."""
     if name in ("remote", "runs"):
         from dvc.config import ConfigError
         from dvc.exceptions import DvcException
@@ -240,25 +184,17 @@ def command(root: Path, name: str, args: list[str]) -> int:
             again = "; run it again to finish" * isinstance(error, OSError)  # a transfer cut off
             print(f"error: {str(error).strip().splitlines()[0]}{again}", file=sys.stderr)
             return 2 if isinstance(error, (UsageError, ConfigError)) else 1
-    from . import pipeline
-
     if args:
         raise UsageError(f"`{name}` takes no arguments (got {args[0]}); edit conf/ instead")
-    if name == "stages":
+    if name == "stages":  # one per line, for scripts (the Makefile's `debug`)
         print("\n".join(pipeline.stage_names(root)))
-        return 0
-    if name == "exps":  # DVC's experiments: metrics and the params that differ
-        from .notebook import experiments_frame
-
-        print(experiments_frame().to_string(index=False, na_rep="-", float_format="{:.4g}".format))
         return 0
     if name == "params":
         changes = pipeline.refresh(root)
-        shown = [f"  {change}" for change in changes[:20]] + [
-            f"  ... and {len(changes) - 20} more: git diff params.yaml"
-        ] * (len(changes) > 20)
+        shown = [f"  {change}" for change in changes[:20]]
+        shown += [f"  ... and {len(changes) - 20} more: git diff params.yaml"] * (len(changes) > 20)
         if changes == [pipeline.MISSING]:
-            shown = [f"params.yaml written from conf/ ({changes[0].removeprefix('params.yaml ')})"]
+            shown = ["params.yaml written from conf/ (was missing or broken)"]
         elif changes:
             shown.insert(0, f"params.yaml updated from conf/ ({len(changes)} changed):")
         print("\n".join(shown or ["params.yaml is up to date with conf/"]))
@@ -270,20 +206,18 @@ def command(root: Path, name: str, args: list[str]) -> int:
 
 
 def main() -> None:
-    """Entry point of `python -m <package>`: a command, the help, or a stage run."""
+    """Entry point of `python -m <package>`: a command, or a stage run (or Hydra's --help)."""
     args = sys.argv[1:]
     try:
-        root = find_project_root()
+        root = pipeline.find_project_root()
         os.chdir(root)
         if args and args[0] in COMMANDS:
             sys.exit(command(root, args[0], args[1:]))
-        if "--help" in args or "-h" in args:
-            sys.exit(print_help(root, [arg for arg in args if arg not in ("--help", "-h")]))
-        if not any(arg.startswith(("stage=", "search=", "-")) for arg in args):
+        if not any(arg.startswith(("stage=", {% if cookiecutter.search == "optuna" %}"search=", {% endif %}"-")) for arg in args):
             raise UsageError("no stage given; add stage=NAME (`stages` lists them), or see --help")
         if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
             use_sources_of(root)
-        if not {"-m", "--multirun", "logger=none", "debug=default"} & {*args}:
+        if not {"-m", "--multirun", "logger=none", "debug=default", "--help", "-h"} & {*args}:
             from .tracking import prestart
 
             prestart()  # W&B's start-up, beside the config's; unused if tracking is off

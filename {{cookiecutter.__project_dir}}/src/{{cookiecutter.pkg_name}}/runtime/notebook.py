@@ -1,6 +1,5 @@
 """For notebooks (notebooks/compare_runs.ipynb): conf/ composed with overrides, a stage run in
-this process, and the runs and DVC's experiments as pandas DataFrames (`exps` prints the latter).
-"""
+this process, and the runs as a pandas DataFrame (DVC's experiments: `dvc.api.exp_show`)."""
 
 from __future__ import annotations
 
@@ -14,16 +13,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from . import pipeline
-from .cli import PACKAGE, find_project_root, prepared
+from .pipeline import PACKAGE, find_project_root
 from .records import UsageError, runs_dir
 from .runs import find_runs
 
 if TYPE_CHECKING:
     import pandas as pd
     from omegaconf import DictConfig
-
-EXPERIMENT_FIELDS = ("Experiment", "rev", "typ", "Created", "parent", "State", "Executor")
-
 
 def load_config(overrides: Sequence[str] = ()) -> DictConfig:
     """conf/ composed with `overrides` (e.g. ["model=mlp", "train.epochs=5"]), as a run gets it."""
@@ -43,7 +39,7 @@ def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
         os.chdir(root)  # paths in conf/ are relative to the project root
         sys.argv = [PACKAGE, f"stage={stage}", *overrides]  # the record's command line
         cfg = pipeline.compose(root, sys.argv[1:])
-        settings, function, section, config = prepared(root, cfg, stage)
+        settings, function, section, config = pipeline.prepared(root, cfg, stage)
         record = execute(settings, function, section, config, list(overrides))
     finally:
         os.chdir(here)
@@ -74,35 +70,6 @@ def runs_frame(
     return pd.concat([rows, varying, metrics], axis=1)
 
 
-def experiments_frame() -> pd.DataFrame:
-    """DVC's experiments (`dvc exp show`), one row each: its name, when it was made, the metrics,
-    and the stage params that differ between them, named by their shortest unique ending."""
-    import dvc.api
-    import pandas as pd
-    from dvc.exceptions import DvcException
-
-    root = find_project_root()
-    try:
-        table = pd.DataFrame(dvc.api.exp_show(repo=str(root), param_deps=True))
-    except DvcException as error:
-        raise UsageError(f"DVC cannot list experiments here: {error}") from error
-    if table.empty:  # DVC shows nothing before the first commit
-        raise UsageError("no experiments: commit (`git add -A && git commit`), then `make exp`")
-    table = table.mask(table.astype(str) == "None")  # DVC writes a null as "None"
-    top, stages = set(pipeline.read_params(root)), {*pipeline.stage_names(root)}
-    params = [c for c in table if c.split(".")[0] in top and c not in EXPERIMENT_FIELDS]
-    deps = [c for c in table if c.startswith(".") or "/" in c or (root / c).exists()]
-    metrics = [c for c in table if c not in (*EXPERIMENT_FIELDS, *params, *deps)]
-    differ = table.astype(str).nunique(dropna=False) > 1  # set in some only: differs too
-    changed = [c for c in params if c.split(".")[0] in stages and differ[c]]
-    names = dict(zip(changed, _short(changed), strict=True))
-    shown = table[metrics + changed].rename(columns=names)
-    for column in (c for c in shown if c.endswith("_target_")):  # the class, not its module
-        shown[column] = shown[column].str.rsplit(".", n=1).str[-1]
-    name = table["Experiment"].fillna(table["rev"])
-    return pd.concat([name.rename("experiment"), table["Created"].rename("created"), shown], axis=1)
-
-
 def _section(run_dir: Path, stage: str) -> dict[str, Any]:
     path = run_dir / "config.yaml"  # the whole config the run had; its stage read its section
     try:
@@ -110,15 +77,3 @@ def _section(run_dir: Path, stage: str) -> dict[str, Any]:
     except (OSError, ValueError, yaml.YAMLError):  # unreadable, not UTF-8, cut short: none
         config = None
     return {stage: config.get(stage)} if isinstance(config, dict) else {}
-
-
-def _short(keys: list[str]) -> list[str]:
-    """Each dotted key's shortest ending that no other key shares (train.epochs -> epochs)."""
-    parts = [key.split(".") for key in keys]
-    endings = []
-    for words in parts:
-        size = 1
-        while size < len(words) and sum(p[-size:] == words[-size:] for p in parts) > 1:
-            size += 1
-        endings.append(".".join(words[-size:]))
-    return endings

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,34 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .records import UsageError, write_text
-from .settings import typed
+from .settings import Settings, resolved, typed
 
 PACKAGE = __name__.split(".")[0]
 STAGES = Path(__file__).resolve().parents[1] / "stages"
-PARAMS_STAGE = "params"  # dvc.yaml's first stage: refreshes params.yaml, not a user stage
-ORDER_FILE = ".dvc-params-order"  # its output: every stage depends on it, so it runs first
+PARAMS_STAGE = "params"  # dvc.yaml's first stage: writes params.yaml, which every stage reads
 REFERENCE = re.compile(r"\$\{([^}]+)\}")
 MISSING = "params.yaml was missing or broken"  # what stale() says then
 UNSET = "(not set)"  # a key on one side only
 NO_STAGE = "dvc.yaml has no stage to run: add one (README: Add a stage)"
+
+
+def find_project_root() -> Path:
+    """The folder holding conf/config.yaml: the working directory or above, else the sources'."""
+    cwd = Path.cwd().resolve()
+    for folder in [cwd, *cwd.parents, Path(__file__).resolve().parents[3]]:
+        if (folder / "conf" / "config.yaml").is_file():
+            return folder
+    raise UsageError(f"no conf/config.yaml found; run {PACKAGE} inside the project folder")
+
+
+def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
+    """The runtime settings, the stage function, its checked section and the whole config."""
+    check_stage(root, stage)
+    function, schema = load_stage(stage)
+    keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
+    values = {key: cfg[key] for key in keys if key in cfg}
+    settings = typed(Settings, {"stage": stage, **values})
+    return settings, function, section(cfg, stage, schema), resolved(cfg)
 
 
 def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
@@ -163,8 +182,6 @@ def stale(root: Path) -> list[str]:
 
 def refresh(root: Path) -> list[str]:
     """Rewrite params.yaml from conf/ (unless `dvc exp run` composed it); return the changes."""
-    if not (root / ORDER_FILE).is_file():
-        write_text(root / ORDER_FILE, "Output of dvc.yaml's `params` stage. Do not edit.\n")
     if os.environ.get("DVC_EXP_NAME") and (root / "params.yaml").is_file():
         return []  # `dvc exp run` composed params.yaml itself, with its -S overrides
     if changes := stale(root):
@@ -202,18 +219,56 @@ def check(root: Path) -> list[str]:
 
 
 def _check_stage(name: str, stage: dict[str, Any], cfg: DictConfig) -> list[str]:
-    command, deps = f"python -m {PACKAGE} stage={name}", list(map(str, stage.get("deps") or []))
+    """A stage's command, params and section, and deps that cover every stage module it imports
+    and every existing file its section names (else an edit of it would not re-run the stage)."""
+    command = f"python -m {PACKAGE} stage={name}"
     problems = [] if stage.get("cmd") == command else [f"stage '{name}' must run `{command}`"]
-    code = f"src/{PACKAGE}/stages/{name}.py"
-    missing = [dep for dep in (code, ORDER_FILE) if dep not in deps]
-    problems += [f"stage '{name}' must list {dep} in its deps" for dep in missing]
     if name not in map(str, stage.get("params") or []):
         problems.append(f"stage '{name}' must track its own section: `params: [{name}]`")
     try:
-        section(cfg, name, load_stage(name)[1])
+        values = section(cfg, name, load_stage(name)[1])
     except UsageError as error:
-        problems.append(str(error))
+        return [*problems, str(error)]
+    paths = {key: _paths(stage.get(key), cfg) for key in ("deps", "outs", "metrics", "plots")}
+    made = paths["outs"] + paths["metrics"] + paths["plots"]
+    code = [(f"src/{PACKAGE}/stages/{m}.py", "its code") for m in sorted(_imported(name, set()))]
+    read = [(os.path.normpath(v), f"{name}.{k}") for k, v in vars(values).items()
+            if isinstance(v, str) and ("/" in v or "." in v.strip(".")) and Path(v).exists()
+            and not os.path.isabs(v)]  # fmt: skip
+    for path, what in code + [item for item in read if not _within(item[0], made)]:
+        if not _within(path, paths["deps"]):
+            problems.append(
+                f"stage '{name}' reads {path} ({what}), which its deps in dvc.yaml do not "
+                "list: add it (or a folder holding it), so that an edit of it re-runs the stage"
+            )
     return problems
+
+
+def _paths(entries: Any, cfg: DictConfig) -> list[str]:
+    """The paths of a dvc.yaml list (deps, outs...), their `${...}` taken from `cfg`."""
+    names = [next(iter(e)) if isinstance(e, dict) else e for e in entries or [] if e]
+    sub = partial(REFERENCE.sub, lambda key: str(OmegaConf.select(cfg, key[1])))
+    return [os.path.normpath(sub(str(name))) for name in names]
+
+
+def _within(path: str, folders: list[str]) -> bool:
+    return any(folder in (path, ".") or path.startswith(f"{folder}/") for folder in folders)
+
+
+def _imported(name: str, seen: set[str]) -> set[str]:
+    """Stage module `name` and the modules of stages/ it imports, directly or not."""
+    seen.add(name)
+    for node in ast.walk(ast.parse((STAGES / f"{name}.py").read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        found = [node.module] if node.level == 1 and node.module else []  # from ._io import x
+        found += [alias.name for alias in node.names] if node.level == 1 and not found else []
+        if node.level == 0 and (node.module or "").startswith(f"{PACKAGE}.stages."):
+            found = [str(node.module).rpartition(".")[2]]  # from <package>.stages._io import x
+        for module in found:
+            if module not in seen and (STAGES / f"{module}.py").is_file():
+                _imported(module, seen)
+    return seen
 
 
 def _module(name: str) -> Path | None:

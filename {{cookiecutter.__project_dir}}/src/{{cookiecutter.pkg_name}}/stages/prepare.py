@@ -23,7 +23,6 @@ class PrepareConfig:
     """Section `prepare` of conf/config.yaml: everything this stage reads."""
 
     source: str
-    source_file: str
     target: str
     task: str
     limit: int | None
