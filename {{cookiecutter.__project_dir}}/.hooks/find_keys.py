@@ -12,8 +12,8 @@ line, anything shaped like
   or 40 hex digits (older keys; also after `local-`);
 - an AWS access key id: `AKIA` or `ASIA`, then 16 capitals or digits.
 
-The run records redact these services' keys too (SECRET in the package's
-runtime/provenance.py): keep the two in step. detect-secrets, the hook before this one,
+The shapes are the package's own (KEYS in runtime/provenance.py): the run records redact
+the same keys. detect-secrets, the hook before this one,
 finds other tokens but misses these where the file misleads it: it reads YAML and
 ini-like files as parsed values (comments and block scalars are lost), sees an unquoted
 value only when the whole file parses as `name=value` lines, drops a value whose name
@@ -35,28 +35,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-# A key starts where no longer word goes on (an escape such as the `\n` of a JSON string
-# counts as a start); a hex or AWS key also ends where its word does. A B2 key does not
-# start inside a base64 run (a notebook's image), a hex key not after a `.` (a decimal).
-_START = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]))"
-_HEX_START = r"(?<!\.)" + _START
-_END = r"(?![0-9A-Za-z])"
+from {{ cookiecutter.pkg_name }}.runtime.provenance import KEYS as SHAPES
+
 OLD_WANDB = "W&B API key (40 hex)"
-KEYS = {
-    "B2 application key": re.compile(r"(?<![+/])" + _START + r"K00[0-9][0-9A-Za-z+/]{27}"),
-    "B2 application key id": re.compile(_HEX_START + r"00[0-9][0-9a-f]{22}" + _END),
-    # A master key id (the account id, 12 hex digits) only right after a key-id name.
-    "B2 master key id": re.compile(r"(?i:key[_-]?id)[\"' \t:=]{1,6}([0-9a-f]{12})" + _END),
-    "W&B API key": re.compile(_START + r"wandb_v1_[0-9A-Za-z_]{77}"),
-    # An older W&B key, with letters and digits both: not git's null id (40 zeros).
-    OLD_WANDB: re.compile(
-        _HEX_START + r"(?:local-)?(?=[0-9]*[a-f])(?=[a-f]*[0-9])[0-9a-f]{40}" + _END
-    ),
-    # Not the made-up keys of AWS's documentation, which end in EXAMPLE.
-    "AWS access key id": re.compile(
-        _START + r"(?:AKIA|ASIA)(?![0-9A-Z]{9}EXAMPLE)[0-9A-Z]{16}" + _END
-    ),
-}
+KEYS = {kind: re.compile(pattern) for kind, pattern in SHAPES.items()}
 COMMIT_WORDS = re.compile(
     r"(?i)(?<![a-z])(?:git|commit|hash|digest|checksum|revision"
     r"|(?:sha(?:1|256)?|revs?|refs?)(?![a-z]))"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import pipeline
-from .records import UsageError, write_json, write_text
+from .records import UsageError, write_text
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -78,7 +78,9 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
 
 
 def stage_with_hydra(root: Path) -> int:
-    """Compose conf/ with the command line's overrides through Hydra, then run the stage."""
+    """Compose conf/ with the command line's overrides through Hydra, then run the stage. In a
+    sweep (--multirun), a failed or refused job is told in its line and fails the sweep: Hydra's
+    launchers run the other jobs first, then raise the first failure (`runs ls --failed`)."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.errors import HydraException
@@ -87,38 +89,36 @@ def stage_with_hydra(root: Path) -> int:
     from yaml import YAMLError
 
     from .run import execute, exit_status
-    from .sweeps import REFUSED, SweepSummary, report_all, sweep_name
 
     failed: list[int] = []  # one exit status per job started here
 
     def task(cfg: DictConfig) -> None:
-        failed.append(1)
         hydra_config = HydraConfig.get()
         multirun = hydra_config.mode == RunMode.MULTIRUN
+        sweep = f"sweep-{Path(hydra_config.sweep.dir).name}" if multirun else None
         try:
 {%- if cookiecutter.search == "optuna" %}
             if cfg.get("search"):  # a search worker: its trials are runs of their own
                 from .search import work
 
-                failed[-1] = work(cfg, list(hydra_config.overrides.task))
+                failed.append(work(cfg, list(hydra_config.overrides.task)))
                 return
 {%- endif %}
             stop_with(int(os.environ[LAUNCHER]))  # a worker of this process
             settings, function, section, config = pipeline.prepared(root, cfg, str(cfg.stage))
-            sweep = sweep_name(hydra_config.sweep.dir) if multirun else None
-            record = execute(
-                settings, function, section, config, hydra_config.overrides.task, sweep
-            )
+            overrides = hydra_config.overrides.task
+            record = execute(settings, function, section, config, overrides, sweep)
         except UsageError as error:  # refused before the run began (a run logs its own)
             print(f"error: {error}", file=sys.stderr)
-            if not multirun{% if cookiecutter.search == "optuna" %} or cfg.get("search"){% endif %}:
-                sys.exit(2)  # Hydra would add a traceback to an exception
-            job = {"overrides": list(hydra_config.overrides.task), "error": str(error)}
-            write_json(Path(hydra_config.runtime.output_dir) / REFUSED, job)  # for the summary
-            return
+            failed.append(2)
+            if sweep:
+                raise  # Hydra runs the other jobs, then raises the first failure
+            raise SystemExit(2) from error  # Hydra would add a traceback to an exception
         finally:  # a worker whose launcher died while it ran: its run is recorded, it ends
             stop_with(int(os.environ[LAUNCHER]))
-        failed[-1] = 0 if multirun else exit_status(record)  # a sweep's: in its summary
+        failed.append(exit_status(record))
+        if sweep and failed[-1]:
+            raise RuntimeError(f"run {record['id']} {record['status']}: {record.get('error')}")
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors come back here, told in one line
     os.environ[LAUNCHER] = str(os.getpid())  # the sweep's workers inherit it
@@ -129,13 +129,13 @@ def stage_with_hydra(root: Path) -> int:
         if failed:  # raised from a run: debug mode wants the whole traceback
             raise
         raise UsageError(hydra_error(root, error)) from error
-    except Exception as error:  # a launcher that lost a job (joblib: a worker killed, by OOM)
-        if not SweepSummary.current:
+    except (Exception, SystemExit) as error:  # a failed job, or a launcher that lost one
+        if not sys.argv[1:] or not {"-m", "--multirun"} & {*sys.argv[1:]}:
             raise
-        print(f"error: the sweep stopped: {str(error).splitlines()[0]}", file=sys.stderr)
-        SweepSummary.current[0].on_multirun_end(SweepSummary.current[1])
-        return max(1, report_all())
-    return max([*failed, report_all()])
+        told = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"error: the sweep failed: {told}; see `runs ls`", file=sys.stderr)
+        return max([1, *failed])
+    return max([0, *failed])
 
 
 def hydra_error(root: Path, error: BaseException) -> str:

@@ -2,7 +2,8 @@
 
 A stage `name` is `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section in
 conf/config.yaml (checked against that dataclass) and its dvc.yaml entry, whose paths are
-`${<name>.<key>}`. The runtime reaches user code only through here.
+`${<name>.<key>}`. The runtime reaches user code only through here. The template's own settings
+(their values in conf/config.yaml) are the dataclasses below.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .records import UsageError, write_text
-from .settings import Settings, resolved, typed
 
 PACKAGE = __name__.split(".")[0]
 STAGES = Path(__file__).resolve().parents[1] / "stages"
@@ -32,6 +33,75 @@ REFERENCE = re.compile(r"\$\{([^}]+)\}")
 MISSING = "params.yaml was missing or broken"  # what stale() says then
 UNSET = "(not set)"  # a key on one side only
 NO_STAGE = "dvc.yaml has no stage to run: add one (README: Add a stage)"
+T = TypeVar("T")
+
+
+@dataclass
+class LoggerSettings:
+    """Experiment tracker: `wandb` or `none` (conf/logger/)."""
+
+    name: str = "none"
+    project: str = "project"
+    entity: str | None = None
+    mode: str = "auto"
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RuntimeSettings:
+    """How runs are recorded: `run` records everything, `debug` (conf/debug/) keeps nothing."""
+
+    mode: str = "run"
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:  # refused before the run's folder exists
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        for key, value, known in [("mode", self.mode, ("run", "debug")),
+                                  ("log_level", self.log_level.upper(), levels)]:  # fmt: skip
+            if value not in known:
+                raise UsageError(f"runtime.{key} must be one of {', '.join(known)} (got {value})")
+
+
+@dataclass
+class Settings:
+    """What the runtime reads from a composed config."""
+
+    stage: str
+    seed: int
+    root: str
+    experiment_name: str = "default"
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    logger: LoggerSettings = field(default_factory=LoggerSettings)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:  # numpy's generators take no other seed
+            raise UsageError(f"seed must be 0 to 2**32 - 1 (got {self.seed})")
+        if not self.root.strip():  # `${root}/data`: the file system's root
+            raise UsageError(f"root must be a folder, `.` for the project's (got '{self.root}')")
+
+
+def typed(schema: type[T], values: Any, where: str = "") -> T:
+    """Check `values` against dataclass `schema` (`where`: their dotted path, for messages)."""
+    values = resolved(values)  # first: its ${...} may point anywhere
+    try:
+        return cast(T, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values)))
+    except OmegaConfBaseException as error:
+        key = str(getattr(error, "full_key", "") or "")
+        key = key if key.startswith(f"{where}.") else ".".join(filter(None, [where, key]))
+        raise UsageError(f"config key '{key}': {str(error).splitlines()[0]}") from error
+    except ValueError as error:  # from its __post_init__: "<key> must be ..." (UsageError too)
+        raise UsageError(".".join(filter(None, [where, str(error)]))) from error
+
+
+def resolved(values: Any) -> Any:
+    """A config (or a section) as plain values, its ${...} resolved; a dangling one in one line."""
+    if not isinstance(values, DictConfig):
+        return values
+    try:
+        return OmegaConf.to_container(values, resolve=True)
+    except OmegaConfBaseException as error:  # `~train` dropped what ${train.x} names, or a typo
+        key = getattr(error, "full_key", "") or "?"
+        raise UsageError(f"config key '{key}': {str(error).splitlines()[0]}") from error
 
 
 def find_project_root() -> Path:
@@ -48,8 +118,7 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     check_stage(root, stage)
     function, schema = load_stage(stage)
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
-    values = {key: cfg[key] for key in keys if key in cfg}
-    settings = typed(Settings, {"stage": stage, **values})
+    settings = typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys if key in cfg}})
     return settings, function, section(cfg, stage, schema), resolved(cfg)
 
 
@@ -81,13 +150,6 @@ def check_stage(root: Path, name: str) -> None:
     if name not in (names := stage_names(root)):
         hint = f"; stages/{name}.py exists: add it to dvc.yaml" if _module(name) else ""
         raise UsageError(f"unknown stage '{name}' (dvc.yaml has: {', '.join(names)}){hint}")
-
-
-def summary(name: str) -> str:
-    """The first line of a stage module's docstring, read without importing it."""
-    module = _module(name)
-    docstring = module and ast.get_docstring(ast.parse(module.read_text(encoding="utf-8")))
-    return docstring.strip().splitlines()[0] if docstring else f"(no stages/{name}.py)"
 
 
 def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
@@ -137,27 +199,29 @@ def refuse_broken_yaml(root: Path, error: BaseException | None) -> None:
 
 def render(cfg: DictConfig) -> str:
     """The text of params.yaml for a composed config: resolved, as DVC writes it."""
-    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     try:
-        OmegaConf.resolve(resolved)
+        return OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=True))
     except OmegaConfBaseException as error:  # a ${...} that names nothing
         key = getattr(error, "full_key", "")
         raise UsageError(f"conf/: {f'{key}: ' * bool(key)}{str(error).splitlines()[0]}") from error
-    return OmegaConf.to_yaml(resolved)
 
 
-def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+def changed_keys(old: Any, new: Any) -> list[str]:
     """`key: old -> new` for every dotted key whose value differs, values written as in YAML."""
-    sides = [side for side in (old, new) if side is not UNSET]
-    if all(isinstance(side, dict) for side in sides):
-        old, new = ({} if side is UNSET else side for side in (old, new))
-        return [
-            change
-            for key in sorted(set(old) | set(new), key=str)
-            for change in changed_keys(old.get(key, UNSET), new.get(key, UNSET), f"{prefix}{key}.")
-        ]
-    shown = [side if isinstance(side, str) and side else json.dumps(side) for side in (old, new)]
-    return [] if old == new else [f"{prefix.rstrip('.')}: {shown[0]} -> {shown[1]}"]
+    before, after = _flat(old), _flat(new)
+    both = sorted(before.keys() | after.keys())
+    changed = [key for key in both if before.get(key, UNSET) != after.get(key, UNSET)]
+    return [f"{k}: {_yaml(before.get(k, UNSET))} -> {_yaml(after.get(k, UNSET))}" for k in changed]
+
+
+def _yaml(value: Any) -> str:
+    return value if isinstance(value, str) and value else json.dumps(value)
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        return {prefix.rstrip("."): value}
+    return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
 
 
 def read_params(root: Path) -> DictConfig:

@@ -18,30 +18,36 @@ DIFF_LIMIT = 1_000_000  # bytes of git.diff kept
 DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `git apply` reads
 READ = ("conf/", "src/")  # where a run's config and code are: an untracked file there is a change
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
-# Credentials: B2, AWS and W&B keys, B2 key ids (the shapes .hooks/find_keys.py finds, from
-# where it finds them: after `_` or an escape such as `\n` too), and the value of any setting
-# named like a secret (secret_access_key, password, token, X_KEY; a name of at most 100
-# characters, so a long word costs no backtracking) after `=` or `:`; captured names are kept.
+# The shapes of B2, W&B and AWS keys: runs redact them, the commit hook (.hooks/find_keys.py)
+# refuses them. A key starts where no longer word goes on (or after an escape such as `\n`); a
+# hex or AWS key also ends where its word does. Where a pattern has a group, that is the key.
 _START, _END = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]))", r"(?![0-9A-Za-z])"
-SECRET = re.compile(
-    "|".join(
-        [
-            _START + r"K00[0-9A-Za-z+/]{25,}",
-            _START + r"(?:AKIA|ASIA)[0-9A-Z]{16}" + _END,
-            _START + r"(?:local-)?[0-9a-f]{40}" + _END,
-            _START + r"wandb_v1_[0-9A-Za-z_]{77}",
-            r"(?<!\.)" + _START + r"00[0-9][0-9a-f]{22}" + _END,
-            r"(?i:(key[_-]?id\W{1,4})(?:[0-9a-f]{25}|[0-9a-f]{12})\b)",
-            r"(?i:((?<![\w-])[\w-]{0,100}(?:secret|password|passwd|token|_key|key_?id)[\"']?"
-            r"[ \t]*(?::|=(?!=))[ \t]*)(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+))",
-        ]
-    )
+KEYS = {
+    "B2 application key": r"(?<![+/])" + _START + r"K00[0-9][0-9A-Za-z+/]{27}",
+    "B2 application key id": r"(?<!\.)" + _START + r"00[0-9][0-9a-f]{22}" + _END,
+    "B2 master key id": r"(?i:key[_-]?id)[\"' \t:=]{1,6}([0-9a-f]{12})" + _END,  # after a name
+    "W&B API key": _START + r"wandb_v1_[0-9A-Za-z_]{77}",
+    # An older W&B key (or a git commit id: the hook tells them apart), letters and digits both.
+    "W&B API key (40 hex)": r"(?<!\.)" + _START + r"(?:local-)?(?=[0-9]*[a-f])(?=[a-f]*[0-9])"
+    r"[0-9a-f]{40}" + _END,
+    "AWS access key id": _START + r"(?:AKIA|ASIA)(?![0-9A-Z]{9}EXAMPLE)[0-9A-Z]{16}" + _END,
+}
+# Runs also redact the value of any setting named like a secret (secret_access_key, password,
+# token, X_KEY; a name of at most 100 characters: no backtracking) after `=` or `:`.
+SETTING = (
+    r"(?i:(?<![\w-])[\w-]{0,100}(?:secret|password|passwd|token|_key|key_?id)[\"']?[ \t]*"
+    r"(?::|=(?!=))[ \t]*(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+))"
 )
+SECRET = re.compile("|".join([*KEYS.values(), SETTING]))
 
 
 def redact(text: str) -> str:
     """Return `text` with anything that looks like a credential replaced by [REDACTED]."""
-    return SECRET.sub(lambda found: "".join(found.groups("")) + "[REDACTED]", text)
+
+    def hide(found: re.Match[str]) -> str:  # the key: the group, or the whole match
+        return found[0][: found.start(found.lastindex or 0) - found.start()] + "[REDACTED]"
+
+    return SECRET.sub(hide, text)
 
 
 def scrub(value: Any, name: str = "") -> Any:

@@ -46,6 +46,13 @@ def create_run_dir(runs: Path, stage: str) -> tuple[str, Path]:
             raise UsageError(f"cannot make a run folder in {runs}: {error.strerror}") from error
 
 
+def cluster_job() -> str | None:
+    """The SLURM (or submitit_local) job running this process: kept when it is requeued."""
+    env = os.environ.get
+    job = env("SLURM_ARRAY_JOB_ID") and f"{env('SLURM_ARRAY_JOB_ID')}_{env('SLURM_ARRAY_TASK_ID')}"
+    return job or env("SLURM_JOB_ID") or env("SUBMITIT_LOCAL_JOB_ID")
+
+
 def check_name(text: str, what: str = "run id") -> str:
     """Return `text` unchanged if it is a plain name that cannot leave its folder."""
     if not text or text.startswith(".") or any(bad in text for bad in ("/", "\\", "\0")):

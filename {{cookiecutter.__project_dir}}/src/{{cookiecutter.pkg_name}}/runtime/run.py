@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -31,17 +30,19 @@ from . import records
 from .provenance import record as record_provenance
 from .provenance import redact_arg, scrub
 from .records import UsageError, check_name, replacing
-from .tracking import RANKS, Tracker, open_tracker
+from .tracking import Tracker, open_tracker
+{%- if cookiecutter.framework == "pytorch" %}
+from .resume import earlier_run, follower  # the pytorch variant's: resume, requeue, DDP
+{%- endif %}
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from .pipeline import Settings
 
 Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
 ARTIFACTS = "artifacts"
 RESERVE = ".reserved"  # disk space held for the final record, freed to write it
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
-RESUMED = f"{ROOT_LOGGER.upper()}_RESUMED_FROM"  # the run rank 0 resumes, for the others
 
 
 @dataclass
@@ -190,30 +191,8 @@ def _finish(tracker: Tracker, summary: Metrics, error: BaseException | None, mai
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def cluster_job() -> str | None:
-    """The SLURM (or submitit_local) job running this process: kept when it is requeued."""
-    env = os.environ.get
-    job = env("SLURM_ARRAY_JOB_ID") and f"{env('SLURM_ARRAY_JOB_ID')}_{env('SLURM_ARRAY_TASK_ID')}"
-    return job or env("SLURM_JOB_ID") or env("SUBMITIT_LOCAL_JOB_ID")
-
-
-def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
-    """The record of the run this one goes on from: in a requeued cluster job, the job's own
-    interrupted try; else `<stage>.resume` (a run id, or `last`: the stage's latest run)."""
-    if not hasattr(section, "resume"):  # a stage that cannot resume
-        return None
-    ids = sorted(path.name for path in runs.glob(f"{stage}_*") if records.RUN_ID.match(path.name))
-    job = cluster_job()  # newest first: a requeued job's try before this one
-    tries = (records.read_json(runs / i / records.RECORD) for i in reversed(ids) if job)
-    latest = next((found for found in tries if found.get("job") == job), {})
-    if latest.get("status") == "interrupted":
-        return latest
-    wanted = section.resume if section.resume != "last" else ids[-1] if ids else None
-    if wanted is None and section.resume == "last":
-        raise UsageError(f"{stage}.resume=last, but there is no earlier {stage} run in {runs}")
-    if wanted is not None and not (runs / check_name(str(wanted)) / records.RECORD).is_file():
-        raise UsageError(f"{stage}.resume: no run '{wanted}' in {runs}; see `runs ls`")
-    return None if wanted is None else records.read_json(runs / str(wanted) / records.RECORD)
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _checked(stage: str, metrics: object) -> Metrics:
@@ -241,16 +220,19 @@ def execute(
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
     runs, log = records.runs_dir(Path(settings.root)), logging.getLogger(f"{ROOT_LOGGER}.{stage}")
-    if any(os.environ.get(rank, "0") != "0" for rank in RANKS):  # DDP's others: no folder,
-        with tempfile.TemporaryDirectory() as folder:  # record or tracker; warnings logged only
-            resumed = os.environ.get(RESUMED)  # rank 0 chose what to resume
-            earlier_dir = runs / resumed if resumed else None
-            run = Run("follower", Path(folder), stage, log, resumed_from=earlier_dir)
-            seed_everything(settings.seed)
-            stage_function(stage_config, run)
-        return {"status": "completed"}
+{%- if cookiecutter.framework == "pytorch" %}
     earlier = earlier_run(stage, stage_config, runs)  # checked before this run's folder exists
-    os.environ[RESUMED] = str((earlier or {}).get("id", ""))  # for DDP's other processes
+    if follower():  # DDP's other processes: no folder, record or tracker; warnings logged only
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            resumed = runs / str(earlier["id"]) if earlier else None
+            seed_everything(settings.seed)
+            stage_function(stage_config, Run("-", Path(folder), stage, log, resumed_from=resumed))
+        return {"status": "completed"}
+{%- else %}
+    earlier: dict[str, Any] | None = None  # the pytorch variant's train goes on from one
+{%- endif %}
     main, _stopped[:] = threading.current_thread() is threading.main_thread(), []
     signals = (signal.SIGTERM, signal.SIGINT) if main else ()  # stops, recorded as interrupted
     previous = {signum: signal.signal(signum, partial(_stop, hold=True)) for signum in signals}
@@ -263,12 +245,10 @@ def execute(
     earlier_dir = None if earlier is None else runs / str(earlier["id"])
     run = Run(run_id, run_dir, stage, log, resumed_from=earlier_dir)
     overrides, config = [redact_arg(str(o)) for o in overrides], scrub(dict(config))  # no keys
-    record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=overrides)
-    record.update(status="running", mode=settings.runtime.mode, pid=os.getpid())
-    record.update(argv=[redact_arg(arg) for arg in sys.argv])
-    record.update(host=socket.gethostname(), job=cluster_job())
-    record["resumed_from"] = earlier and earlier["id"]
-    record["started"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=overrides,
+        status="running", mode=settings.runtime.mode, pid=os.getpid(), host=socket.gethostname(),
+        argv=[redact_arg(arg) for arg in sys.argv], job=records.cluster_job(),
+        resumed_from=earlier and earlier["id"], started=_now())  # fmt: skip
     started, error, metrics = time.perf_counter(), None, {}
     try:
         records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
@@ -311,10 +291,9 @@ def execute(
         if record["status"] == "running" and _stopped:  # a 2nd stop cut the except clause short
             record.update(status="interrupted", error=f"SystemExit: {_stopped[-1]}")
         (run_dir / RESERVE).unlink(missing_ok=True)  # its room is the record's now
-        record["ended"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        record.update(duration_s=round(time.perf_counter() - started, 3), metrics=metrics)
+        record.update(ended=_now(), duration_s=round(time.perf_counter() - started, 3))
         record["tracker"] = _finish(run.tracker, {**run.notes, **metrics}, error, bool(signals))
-        record.update(artifacts=run.artifacts, notes=run.notes)
+        record.update(metrics=metrics, artifacts=run.artifacts, notes=run.notes)
         try:
             records.write_json(run_dir / records.RECORD, record)
         except OSError as failed:  # a disk full beyond the reserved room

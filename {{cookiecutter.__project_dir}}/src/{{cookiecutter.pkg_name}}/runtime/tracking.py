@@ -25,20 +25,18 @@ import urllib.request
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from .records import UsageError, runs_dir, write_text
 
 if TYPE_CHECKING:
-    from .settings import LoggerSettings
+    from .pipeline import LoggerSettings
 
 log = logging.getLogger(__name__)
 MODES = {"online": "online", "offline": "offline", "disabled": "disabled"}  # value: W&B mode
 MODES |= {"run": "online", "dryrun": "offline"}  # older names that WANDB_MODE may still hold
 HELPER = [sys.executable, "-c", f"from {__name__} import serve; serve()"]
 REACH_S, UNREACHABLE, FORGET_S = 2.5, ".wandb-unreachable", 600
-# Set in the other processes of a multi-process run (Lightning's DDP, torchrun, SLURM tasks).
-RANKS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 _helper: list[subprocess.Popen[str]] = []  # started by prestart(), taken by open_tracker()
 
 
@@ -47,29 +45,24 @@ class Tracker:
 
     def __init__(self, helper: subprocess.Popen[str] | None = None) -> None:
         self.helper, self.info = helper, {"tracker": "none"}
-        lines = helper.stdout if helper is not None else None
-        self.reader = threading.Thread(target=self._read, args=(lines,), daemon=True)
-        if lines is not None:
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        if helper is not None:
             self.reader.start()
 
-    def _read(self, lines: IO[str]) -> None:
+    def _read(self) -> None:
         """Log the helper's notes as they come; keep its last line, where the run went. Not to
         the pipe's end: W&B's service process may hold it open a while after the run."""
-        for line in lines:
-            message = json.loads(line)
-            if "note" not in message:
+        for line in self.helper.stdout if self.helper and self.helper.stdout else ():
+            if "note" not in (message := json.loads(line)):
                 self.info = message
                 return
             log.warning("W&B: %s", message["note"])
 
     def send(self, **message: Any) -> None:
         """Pass one call to the helper (a helper that died is told of in `finish`)."""
-        if self.helper is not None and self.helper.stdin is not None:
-            try:
-                self.helper.stdin.write(json.dumps(message, default=str) + "\n")
-                self.helper.stdin.flush()
-            except (OSError, ValueError):  # its end of the pipe is gone
-                pass
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # its pipe is gone, or none
+            self.helper.stdin.write(json.dumps(message, default=str) + "\n")  # type: ignore[union-attr]
+            self.helper.stdin.flush()  # type: ignore[union-attr]
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record metrics, optionally at a step (an epoch)."""
@@ -91,27 +84,32 @@ class Tracker:
 
 
 def prestart() -> None:
-    """Start the helper's import of wandb now, while the command composes its config."""
-    follower = any(os.environ.get(rank, "0") != "0" for rank in RANKS)  # DDP's others: no run
-    if not _helper and not follower and os.environ.get("WANDB_MODE") != "disabled":
-        _helper.append(start_helper())
+    """Start the helper's import of wandb now, while the command composes its config. It runs in
+    its own session (Ctrl-C reaches the stage, which ends the W&B run), its output a pipe of its
+    own: W&B's service outlives it, holding what it inherited."""
+{%- if cookiecutter.framework == "pytorch" %}
+    from .resume import follower
+
+    if follower():  # DDP's other processes: no tracker of their own
+        return
+{%- endif %}
+    if not _helper and os.environ.get("WANDB_MODE") != "disabled":
+        _helper.append(_start())
 
 
-def start_helper() -> subprocess.Popen[str]:
-    """The helper, in its own session (Ctrl-C reaches the stage, which ends the W&B run), its
-    output a pipe of its own: W&B's service outlives it, holding what it inherited."""
+def _start() -> subprocess.Popen[str]:
     pipe, quiet = subprocess.PIPE, subprocess.DEVNULL
-    options: dict[str, Any] = {"stdin": pipe, "stdout": pipe, "stderr": quiet, "text": True}
-    return subprocess.Popen(HELPER, **options, start_new_session=True)
+    return subprocess.Popen(
+        HELPER, stdin=pipe, stdout=pipe, stderr=quiet, text=True, start_new_session=True
+    )
 
 
 def has_wandb_credentials() -> bool:
     """Tell whether W&B can log in without asking: WANDB_API_KEY or a netrc entry."""
-    try:
-        found = netrc.netrc(os.environ.get("NETRC")).authenticators("api.wandb.ai") is not None
-    except (OSError, netrc.NetrcParseError):
-        found = False
-    return found or bool(os.environ.get("WANDB_API_KEY"))
+    with contextlib.suppress(OSError, netrc.NetrcParseError):
+        if netrc.netrc(os.environ.get("NETRC")).authenticators("api.wandb.ai") is not None:
+            return True
+    return bool(os.environ.get("WANDB_API_KEY"))
 
 
 def resolve_mode(config: LoggerSettings, debug: bool) -> str:
@@ -138,29 +136,22 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
         if helper is not None and helper.stdin is not None:
             helper.stdin.close()  # unused: it ends once its import is done
         return Tracker()
+    timeout = float(os.environ.get("WANDB_INIT_TIMEOUT") or 30)
     options = {**run, "project": logger.project, "entity": logger.entity, "mode": mode}
     options.update(dir=str(run_dir), tags=[run.get("job_type"), *logger.tags])
-    options["settings"] = {"silent": True, "console": "off"}
-    options["settings"]["init_timeout"] = float(os.environ.get("WANDB_INIT_TIMEOUT") or 30)
-    tracker = Tracker(helper or start_helper())
+    options["settings"] = {"silent": True, "console": "off", "init_timeout": timeout}
+    tracker = Tracker(helper or _start())
     tracker.send(init=options)
     return tracker
-
-
-def base_url() -> str:
-    """The W&B server this machine logs to."""
-    return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
 
 
 def unreachable(runs: Path) -> str | None:
     """Why the W&B server cannot be reached (no answer within REACH_S s; a proxy in *_proxy is
     used), or None. A failure is kept in runs/.wandb-unreachable and believed for FORGET_S s."""
-    url, marker = base_url(), runs / UNREACHABLE
-    try:
+    url, marker = _url(), runs / UNREACHABLE
+    with contextlib.suppress(OSError):
         if marker.read_text() == url and (age := time.time() - marker.stat().st_mtime) < FORGET_S:
             return f"no answer {age:.0f} s ago, asked again after {FORGET_S // 60} min"
-    except OSError:
-        pass
     try:
         urllib.request.urlopen(url, timeout=REACH_S).close()
     except urllib.error.HTTPError:  # an error status is an answer
@@ -184,24 +175,20 @@ def serve() -> None:
     import wandb  # the import alone takes about a second
 
     wandb.setup()  # and W&B's service process: both before the stage's call comes
-
     run: Any = None
     ending = {"finish": {}, "exit_code": 1}  # a stage gone without a word: its run failed
     for line in sys.stdin:
-        message = json.loads(line)
-        if "finish" in message:
+        if "finish" in (message := json.loads(line)):
             ending = message
             break
         try:
             if "init" in message:
                 run = _init(wandb, message["init"], check)
-            elif run is None:
-                continue
-            elif "config" in message:
+            elif run is not None and "config" in message:
                 run.config.update(message["config"], allow_val_change=True)
-            elif "log" in message:
+            elif run is not None and "log" in message:
                 run.log(message["log"], step=message["step"])
-            elif "artifact" in message:
+            elif run is not None and "artifact" in message:
                 path = Path(message["artifact"])
                 run.log_artifact(str(path), name=f"{run.name}-{path.stem}", type=message["type"])
         except Exception as error:  # W&B's trouble never stops the stage: told, then on
@@ -209,9 +196,8 @@ def serve() -> None:
     if run is None:
         return
     run.summary.update(ending["finish"])
-    folder = str(Path(run.dir).parent)  # run.dir is files/; `wandb sync` takes its parent
-    info = {"tracker": "wandb", "wandb_id": run.id, "wandb_dir": folder}
-    info |= {} if run.offline else {"wandb_url": str(run.url)}
+    info = {"tracker": "wandb", "wandb_id": run.id, "wandb_dir": str(Path(run.dir).parent)}
+    info |= {} if run.offline else {"wandb_url": str(run.url)}  # run.dir is files/: sync its parent
     run.finish(exit_code=ending["exit_code"])
     _note(info)
 
@@ -219,19 +205,22 @@ def serve() -> None:
 def _init(wandb: Any, options: dict[str, Any], check: Future[str | None] | None) -> Any:
     """wandb.init, offline instead when the server is out of reach."""
     runs = Path(options["dir"]).parent
-    why = options["mode"] == "online" and (check.result() if check else unreachable(runs))
-    if why:
+    if options["mode"] == "online" and (why := check.result() if check else unreachable(runs)):
         options["mode"] = "offline"
-        _note(f"cannot reach {base_url()} ({why}); logging offline (upload later: make wandb-sync)")
+        _note(f"cannot reach {_url()} ({why}); logging offline (upload later: make wandb-sync)")
     try:
         return wandb.init(**options)
     except Exception as error:  # an answer, but no run: a bad key, a server error
         wandb.teardown(exit_code=1)
         if options["mode"] != "online":
             raise
-        write_text(runs / UNREACHABLE, base_url())
+        write_text(runs / UNREACHABLE, _url())
         _note(f"no online run ({error}); logging offline instead")
         return wandb.init(**{**options, "mode": "offline"})
+
+
+def _url() -> str:  # the W&B server this machine logs to
+    return os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
 
 
 def _note(message: str | dict[str, str]) -> None:
