@@ -55,6 +55,7 @@ MAX_PKG_NAME = 40
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "none")
 FRAMEWORKS = ("sklearn", "pytorch")
+SEARCHES = ("none", "optuna")
 # B2 bucket names: 6-63 characters, letters, digits and hyphens; the S3 API wants
 # them lowercase, and names starting with "b2-" are reserved by Backblaze.
 B2_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{4,61}[a-z0-9]$")
@@ -172,6 +173,7 @@ def problems(answers: dict[str, str]) -> list[str]:
         check_project_name(answers["project_name"]),
         check_pkg_name(answers["pkg_name"]),
         check_choice("framework", answers["framework"], FRAMEWORKS),
+        check_choice("search", answers["search"], SEARCHES),
         check_email(answers["author_email"]),
         check_choice("python_version", answers["python_version"], PYTHON_VERSIONS),
         check_choice("license", answers["license"], LICENSES),

@@ -23,6 +23,7 @@ ANSWERS: dict[str, Any] = dict(json.loads(PAIRS))
 PYTHON_VERSION = str(ANSWERS["python_version"])
 LICENSE = str(ANSWERS["license"])
 FRAMEWORK = str(ANSWERS["framework"])
+SEARCH = str(ANSWERS["search"])
 DIST_NAME = str(ANSWERS["__dist_name"])
 # The lock files are made by the template's `make locks` for a stand-in project
 # of this name; only the root package's name differs between projects.
@@ -35,8 +36,11 @@ SKLEARN_ONLY = (
     "conf/model/sgd.yaml",
     "conf/model/linear.yaml",
     "conf/model/boosted_trees.yaml",
-    "conf/search/sgd.yaml",
+    "conf/search/sgd.yaml",  # search=optuna only
 )
+# Each option's own files: .options/<choice>/ mirrors the project as the template holds it,
+# .variants/ included, so that a file of one framework only goes where that framework's go.
+OPTIONS = Path(".options")
 # Files whose code comments sit in a column: the package and W&B names change the width of
 # the lines that hold them, so their groups are aligned again after rendering.
 ALIGNED = ("README.md", "conf/logger/wandb.yaml", "conf/search/*.yaml")
@@ -45,16 +49,38 @@ TRAILING_COMMENT = re.compile(r"^(?P<code>.*?\S) +(?P<comment># .*)$")
 BAKE_ONLY = ("_output_dir", "_repo_dir", "_checkout")
 
 
+def lock_name(framework: str, search: str, python_version: str) -> str:
+    """The lock file of one set of answers, as scripts/update_locks.py names it: the choices
+    other than the defaults, then the Python version (pytorch-optuna-py3.11.lock)."""
+    chosen = [choice for choice in (framework, search) if choice not in ("sklearn", "none")]
+    return "".join(f"{choice}-" for choice in chosen) + f"py{python_version}.lock"
+
+
 def install_lock() -> None:
-    """Put the lock file for the chosen framework and Python version in place as uv.lock."""
-    prefix = "" if FRAMEWORK == "sklearn" else f"{FRAMEWORK}-"  # scripts/update_locks.py's names
-    lock = (LOCKS / f"{prefix}py{PYTHON_VERSION}.lock").read_text(encoding="utf-8")
+    """Put the lock file for the chosen framework, search and Python version in place as uv.lock."""
+    name = lock_name(FRAMEWORK, SEARCH, PYTHON_VERSION)
+    lock = (LOCKS / name).read_text(encoding="utf-8")
     if lock.count(LOCK_PLACEHOLDER) != 1:
-        raise SystemExit(f"error: the template's lock for Python {PYTHON_VERSION} is damaged")
+        raise SystemExit(f"error: the template's lock {name} is damaged")
     Path("uv.lock").write_text(
         lock.replace(LOCK_PLACEHOLDER, f'name = "{DIST_NAME}"'), encoding="utf-8"
     )
     shutil.rmtree(LOCKS)
+
+
+def move_overlay(overlay: Path) -> None:
+    """Move every file of an overlay folder to the same place in the project."""
+    for source in sorted(path for path in overlay.rglob("*") if path.is_file()):
+        target = source.relative_to(overlay)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.replace(target)
+
+
+def apply_options() -> None:
+    """Add the files of the chosen options (search=optuna: .options/optuna/)."""
+    if SEARCH != "none":
+        move_overlay(OPTIONS / SEARCH)
+    shutil.rmtree(OPTIONS)
 
 
 def apply_framework() -> None:
@@ -62,11 +88,8 @@ def apply_framework() -> None:
     overlay = VARIANTS / FRAMEWORK
     if overlay.is_dir():
         for name in SKLEARN_ONLY:
-            Path(name).unlink()
-        for source in sorted(path for path in overlay.rglob("*") if path.is_file()):
-            target = source.relative_to(overlay)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source.replace(target)
+            Path(name).unlink(missing_ok=True)
+        move_overlay(overlay)
     shutil.rmtree(VARIANTS)
 
 
@@ -177,6 +200,7 @@ def git_init() -> None:
 def main() -> int:
     """Run every finishing step in order."""
     install_lock()
+    apply_options()  # first: an option's files for one framework go into .variants/
     apply_framework()
     prune_license()
     align_comments()

@@ -1,17 +1,19 @@
 """Refresh the lock files that generated projects start from: `make locks`.
 
 A generated project must install with `uv sync --frozen` on its first try, so
-the template ships one uv.lock per framework and supported Python version. Each is made by
-rendering the template's pyproject.toml for a stand-in project named
-`lockproject` and running `uv lock`; the post-generation hook puts the real
-project name in its place. `make test` checks that the shipped locks match
-pyproject.toml (see tests/test_e2e.py).
+the template ships one uv.lock per framework, search and supported Python version
+(2 x 2 x 4 = 16). Each is made by rendering the template's pyproject.toml for a
+stand-in project named `lockproject` and running `uv lock`; the post-generation
+hook puts the real project name in its place. `make test` checks that the shipped
+locks match pyproject.toml (tests/test_locks.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,12 +29,14 @@ LOCKS = PROJECT / ".template-locks"
 STAND_IN = "lockproject"
 
 
-def lock_name(framework: str, python_version: str) -> str:
-    """The lock file of one framework and Python version (the post-generation hook's too)."""
-    return f"{'' if framework == 'sklearn' else framework + '-'}py{python_version}.lock"
+def lock_name(framework: str, search: str, python_version: str) -> str:
+    """The lock file of one set of answers (the post-generation hook's lock_name too): the
+    choices other than the defaults, then the Python version (pytorch-optuna-py3.11.lock)."""
+    chosen = [choice for choice in (framework, search) if choice not in ("sklearn", "none")]
+    return "".join(f"{choice}-" for choice in chosen) + f"py{python_version}.lock"
 
 
-def render_pyproject(python_version: str, framework: str) -> str:
+def render_pyproject(python_version: str, framework: str, search: str) -> str:
     """Render the template's pyproject.toml for the stand-in project."""
     defaults = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
     context = {
@@ -41,7 +45,7 @@ def render_pyproject(python_version: str, framework: str) -> str:
         if not key.startswith("_") or key == "__dist_name"
     }
     context.update(pkg_name=STAND_IN, __dist_name=STAND_IN, python_version=python_version)
-    context.update(framework=framework)
+    context.update(framework=framework, search=search)
     source = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
     return (
         Environment(undefined=StrictUndefined, keep_trailing_newline=True)
@@ -50,17 +54,20 @@ def render_pyproject(python_version: str, framework: str) -> str:
     )
 
 
-def lock(python_version: str, framework: str, uv: str, upgrade: bool) -> Path:
-    """Lock the stand-in project for one framework and Python version; return the lock file."""
+def lock(python_version: str, framework: str, search: str, uv: str, upgrade: bool) -> Path:
+    """Lock the stand-in project for one set of answers; return the lock file."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "pyproject.toml").write_text(
-            render_pyproject(python_version, framework), encoding="utf-8"
+            render_pyproject(python_version, framework, search), encoding="utf-8"
         )
         (work / "README.md").write_text("stand-in\n", encoding="utf-8")
-        target = LOCKS / lock_name(framework, python_version)
-        if target.exists() and not upgrade:
-            shutil.copy(target, work / "uv.lock")
+        target = LOCKS / lock_name(framework, search, python_version)
+        # A new lock starts from the one without search: the packages both hold keep their
+        # versions, so adding search later (cruft update) changes only what it adds.
+        start = target if target.exists() else LOCKS / lock_name(framework, "none", python_version)
+        if start.exists() and not upgrade:
+            shutil.copy(start, work / "uv.lock")
         python = find_python(python_version)
         if python is None:
             raise SystemExit(
@@ -80,21 +87,27 @@ def main() -> int:
         "versions", nargs="*", help="Python versions to lock (default: all choices)"
     )
     parser.add_argument("--framework", action="append", help="only this framework (repeatable)")
+    parser.add_argument("--search", action="append", help="only this search (repeatable)")
     parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
     args = parser.parse_args()
     options = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
-    choices, frameworks = options["python_version"], args.framework or options["framework"]
-    for version in args.versions or choices:
-        if version not in choices:
-            parser.error(
-                f"Python {version} is not a choice of cookiecutter.json ({', '.join(choices)})"
-            )
-        for framework in frameworks:
-            if framework not in options["framework"]:
-                parser.error(f"framework {framework} is not a choice of cookiecutter.json")
-            written = lock(version, framework, args.uv, args.upgrade)
-            print(f"locked {written.relative_to(ROOT)}")
+    wanted = {
+        "python_version": args.versions or options["python_version"],
+        "framework": args.framework or options["framework"],
+        "search": args.search or options["search"],
+    }
+    for field, values in wanted.items():
+        for value in values:
+            if value not in options[field]:
+                parser.error(
+                    f"{field} {value} is not a choice of cookiecutter.json "
+                    f"({', '.join(options[field])})"
+                )
+    uv = os.path.abspath(args.uv) if os.sep in args.uv else args.uv  # it runs in a temp folder
+    for version, framework, search in itertools.product(*wanted.values()):
+        written = lock(version, framework, search, uv, args.upgrade)
+        print(f"locked {written.relative_to(ROOT)}")
     return 0
 
 

@@ -3,7 +3,9 @@
 The template is copied into a git repository of its own (commit A). A project
 baked by plain cookiecutter gets the same `.cruft.json` that `cruft create` writes,
 so `cruft check` reports it out of date after the template changes (commit B) and
-`cruft update` applies the change, whichever tool baked it.
+`cruft update` applies the change, whichever tool baked it. An option left out at
+first (search=none) is added later by `cruft update --variables-to-update`, which
+makes the project what choosing the option at first would have baked.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ GIT_ENV = {
 }
 README = "{{cookiecutter.__project_dir}}/README.md"
 NEW_LINE = "A line that the template's commit B adds."
+SEARCH = {"search": "optuna"}
 
 
 def commit(repo: Path, message: str) -> str:
@@ -88,3 +91,32 @@ def test_cruft_check_and_update_reach_a_project_baked_by_cookiecutter(
     assert NEW_LINE in (project / "README.md").read_text(encoding="utf-8")
     assert json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"] == new_commit
     require_ok(run([cruft, "check"], cwd=project))
+
+
+def test_search_added_later_by_cruft_update_is_what_choosing_it_at_first_bakes(
+    template_repo: Path, tmp_path: Path, uv: str
+) -> None:
+    project = Path(cookiecutter(str(template_repo), no_input=True, output_dir=str(tmp_path / "a")))
+    commit(project, "Start the project")
+    assert not (project / "conf" / "search").exists()
+
+    update = [str(BIN / "cruft"), "update", "-y", "--variables-to-update", json.dumps(SEARCH)]
+    require_ok(run(update, cwd=project))
+    assert (project / "src" / project.name / "runtime" / "search.py").is_file()
+    assert (project / "conf" / "search" / "sgd.yaml").is_file()
+    assert '"optuna>=4"' in (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'name = "optuna"' in (project / "uv.lock").read_text(encoding="utf-8")
+    require_ok(run([uv, "lock", "--check"], cwd=project))  # uv.lock still matches pyproject.toml
+    chosen = cookiecutter(
+        str(template_repo), no_input=True, output_dir=str(tmp_path / "b"), extra_context=SEARCH
+    )
+    assert contents(project) == contents(Path(chosen))  # the docs and .cruft.json included
+
+
+def contents(project: Path) -> dict[str, bytes]:
+    """Every file of a project but git's own, by its path in the project."""
+    return {
+        path.relative_to(project).as_posix(): path.read_bytes()
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and path.relative_to(project).parts[0] != ".git"
+    }

@@ -8,7 +8,8 @@ bake) and `make debug` runs every stage with that interpreter's locked packages
 the newest version; the ones between import the runtime and every stage. The
 project's own test suite runs once, under the default version, in
 test_make_it_yours.py after a researcher's edits. Other answers (license,
-bucket) change no Python file.
+bucket) change no Python file. The locks of search=optuna match their pyproject.toml
+too (their search is installed and run in test_search.py).
 """
 
 from __future__ import annotations
@@ -52,3 +53,14 @@ def test_each_python_version_installs_from_its_lock_passes_lint_and_runs_every_s
     assert [f"== {name}" for name in stages.stdout.split()] == [
         line for line in ran.splitlines() if line.startswith("== ")
     ]
+
+
+@pytest.mark.parametrize("python_version", VERSIONS)
+def test_each_pythons_search_lock_matches_the_dependencies(
+    bakery: Bakery, uv: str, python_version: str
+) -> None:
+    python = find_python(python_version)
+    if python is None:
+        pytest.skip(f"no Python {python_version} on this machine; uv never downloads one")
+    project = bakery({"python_version": python_version, "search": "optuna"})
+    require_ok(run([uv, "lock", "--check", "--python", python], cwd=project))

@@ -27,14 +27,15 @@ def project(bakery: Bakery, uv: str, tmp_path_factory: pytest.TempPathFactory) -
     return install(bakery, tmp_path_factory.mktemp("pytorch"), OPTIONS)
 
 
+@pytest.mark.parametrize("search", DEFAULTS["search"])  # type: ignore[arg-type]
 @pytest.mark.parametrize("python_version", DEFAULTS["python_version"])  # type: ignore[arg-type]
 def test_each_pythons_pytorch_lock_matches_the_dependencies(
-    bakery: Bakery, uv: str, python_version: str
+    bakery: Bakery, uv: str, python_version: str, search: str
 ) -> None:
     python = find_python(python_version)
     if python is None:
         pytest.skip(f"no Python {python_version} on this machine; uv never downloads one")
-    baked = bakery({**OPTIONS, "python_version": python_version})
+    baked = bakery({**OPTIONS, "python_version": python_version, "search": search})
     require_ok(run([uv, "lock", "--check", "--python", python], cwd=baked))
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULTS, ROOT, Bakery, Options, run
 from reliability import Recorder
+from update_locks import lock_name
 
 pytestmark = pytest.mark.render
+PROJECT_DIR = "{{cookiecutter.__project_dir}}"
 
 # The files of a default bake, in a project whose package is PKG.
 EXPECTED_FILES = (
@@ -28,7 +30,6 @@ conf/debug/default.yaml
 conf/experiment/mlp_wide.yaml conf/hydra/launcher/slurm.yaml
 conf/logger/none.yaml conf/logger/wandb.yaml
 conf/model/boosted_trees.yaml conf/model/linear.yaml conf/model/mlp.yaml conf/model/sgd.yaml
-conf/search/sgd.yaml
 data/external/.gitkeep data/raw/.gitkeep models/.gitkeep reports/.gitkeep
 notebooks/compare_runs.ipynb
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/py.typed
@@ -36,7 +37,6 @@ src/PKG/runtime/__init__.py src/PKG/runtime/cli.py
 src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py src/PKG/runtime/records.py
 src/PKG/runtime/notebook.py src/PKG/runtime/remote.py src/PKG/runtime/run.py
 src/PKG/runtime/runs.py
-src/PKG/runtime/search.py src/PKG/runtime/settings.py src/PKG/runtime/sweeps.py
 src/PKG/runtime/tracking.py
 src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py
 src/PKG/stages/featurize.py src/PKG/stages/prepare.py src/PKG/stages/train.py
@@ -51,14 +51,21 @@ SKLEARN_ONLY = {
     "conf/model/boosted_trees.yaml",
     "conf/model/linear.yaml",
     "conf/model/sgd.yaml",
-    "conf/search/sgd.yaml",
 }
 PYTORCH_ONLY = {
     *(f"conf/trainer/{name}.yaml" for name in ("auto", "cpu", "ddp", "gpu", "mps")),
-    "conf/search/mlp.yaml",
+    "src/PKG/runtime/resume.py",
     "src/PKG/stages/_nets.py",
     "tests/test_lightning.py",
 }
+# search=optuna: the runtime's search and one search of each framework's model.
+SEARCH_FILES = {
+    "sklearn": {"src/PKG/runtime/search.py", "conf/search/sgd.yaml"},
+    "pytorch": {"src/PKG/runtime/search.py", "conf/search/mlp.yaml"},
+}
+# The most packages the default bake's lock may hold (176 at Python 3.11 in Dec 2026): the
+# options and `uv run --with` keep what most users never run out of `make setup`.
+DEFAULT_LOCK_PACKAGES = 180
 # Jinja markers; `${...}` (OmegaConf) and `${{ ... }}` (GitHub Actions) are not template leftovers.
 LEFTOVER = re.compile(r"(?<!\$)\{\{|\}\}|\{%|%\}|\{#")
 GITHUB_EXPRESSION = re.compile(r"\$\{\{[^{}]*\}\}")
@@ -101,11 +108,15 @@ def files_of(project: Path) -> set[str]:
     }
 
 
-def expected_files(pkg: str, license_name: str, framework: str = "sklearn") -> set[str]:
+def expected_files(
+    pkg: str, license_name: str, framework: str = "sklearn", search: str = "none"
+) -> set[str]:
     """The exact file set a bake should produce for these options."""
     names = set(EXPECTED_FILES)
     if framework == "pytorch":
         names = (names - SKLEARN_ONLY) | PYTORCH_ONLY
+    if search == "optuna":
+        names |= SEARCH_FILES[framework]
     files = {name.replace("PKG", pkg) for name in names}
     if license_name == "none":
         files.discard("LICENSE")
@@ -167,6 +178,51 @@ def test_the_pytorch_variant_bakes_its_own_files_and_lock(
     assert 'name = "lightning"' in lock
     default = (bakery({"python_version": python_version}) / "uv.lock").read_text(encoding="utf-8")
     assert 'name = "torch"' not in default
+
+
+@pytest.mark.parametrize("framework", ["sklearn", "pytorch"])
+def test_search_optuna_bakes_the_search_its_config_group_and_optuna(
+    bakery: Bakery, framework: str
+) -> None:
+    project = bakery({"framework": framework, "search": "optuna"})
+    assert files_of(project) == expected_files("my_project", "MIT", framework, "optuna")
+    assert_no_template_markers(project)
+    (search,) = (project / "conf/search").glob("*.yaml")
+    defaults = (project / "conf/config.yaml").read_text(encoding="utf-8")
+    assert f"  - search: null                     # search={search.stem}: " in defaults
+    assert '"optuna>=4"' in (project / "pyproject.toml").read_text(encoding="utf-8")
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    assert 'name = "optuna"' in lock
+    assert ('name = "torch"' in lock) == (framework == "pytorch")
+    answers = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    assert answers["context"]["cookiecutter"]["search"] == "optuna"
+
+
+@pytest.mark.parametrize("framework", ["sklearn", "pytorch"])
+def test_a_bake_without_search_holds_no_optuna(bakery: Bakery, framework: str) -> None:
+    project = bakery({"framework": framework} if framework != "sklearn" else None)
+    assert files_of(project) == expected_files("my_project", "MIT", framework)
+    assert not (project / "conf/search").exists()
+    code = [path for folder in ("conf", "src") for path in (project / folder).rglob("*.*")]
+    for path in [project / "pyproject.toml", project / "uv.lock", *code]:
+        assert "optuna" not in path.read_text(encoding="utf-8").lower(), path
+    answers = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    assert answers["context"]["cookiecutter"]["search"] == "none"
+
+
+def test_the_template_ships_one_lock_per_framework_search_and_python() -> None:
+    choices = [DEFAULTS[key] for key in ("framework", "search", "python_version")]
+    expected = {lock_name(*answers) for answers in itertools.product(*choices)}  # type: ignore[arg-type]
+    shipped = {path.name for path in (ROOT / PROJECT_DIR / ".template-locks").iterdir()}
+    assert shipped == expected
+    assert len(shipped) == 16
+
+
+def test_the_default_lock_stays_light() -> None:
+    defaults = [DEFAULTS[key][0] for key in ("framework", "search", "python_version")]  # type: ignore[index]
+    lock = ROOT / PROJECT_DIR / ".template-locks" / lock_name(*defaults)
+    packages = lock.read_text(encoding="utf-8").count("\n[[package]]\n")
+    assert packages <= DEFAULT_LOCK_PACKAGES, f"{lock.name} holds {packages} packages"
 
 
 def test_a_project_name_becomes_the_package_and_wandb_names(bakery: Bakery) -> None:
@@ -296,7 +352,8 @@ def test_make_new_bakes_the_answers_given_where_out_says(tmp_path: Path, uv: str
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("python_version", "3.9"), ("license", "GPL"), ("framework", "jax")]
+    ("field", "value"),
+    [("python_version", "3.9"), ("license", "GPL"), ("framework", "jax"), ("search", "hyperopt")],
 )
 def test_cookiecutter_itself_refuses_a_value_outside_the_choices(
     tmp_path: Path, field: str, value: str, reliability: Recorder

@@ -118,7 +118,8 @@ def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     check_stage(root, stage)
     function, schema = load_stage(stage)
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
-    settings = typed(Settings, {"stage": stage, **{key: cfg[key] for key in keys if key in cfg}})
+    values = {key: cfg[key] for key in keys if key in cfg}
+    settings = typed(Settings, {"stage": stage, **values})
     return settings, function, section(cfg, stage, schema), resolved(cfg)
 
 

@@ -15,8 +15,9 @@ from optuna.distributions import BaseDistribution
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
-from .cli import PACKAGE
 from .records import RECORD, UsageError, check_name, read_json, runs_dir, write_json, write_text
+
+PACKAGE = __name__.split(".")[0]  # each trial is `python -m PACKAGE ...` in a child process
 
 
 def open_study(cfg: DictConfig) -> tuple[optuna.Study, dict[str, BaseDistribution], Path]:
