@@ -36,6 +36,8 @@ from .resume import earlier_run, follower  # the pytorch variant's: resume, requ
 {%- endif %}
 
 if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
     from .pipeline import Settings
 
 Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
@@ -305,4 +307,33 @@ def execute(
     usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2
     if error is not None and not usage and (debug or not isinstance(error, Exception)):
         raise error
+    return record
+
+
+def load_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """conf/ composed with `overrides` (e.g. ["model=mlp", "train.epochs=5"]), as a run gets it."""
+    from .pipeline import compose, find_project_root
+
+    return compose(find_project_root(), list(overrides))
+
+
+def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Run a stage in this process (a notebook, a test) as `python -m <package> stage=NAME
+    OVERRIDES` does; return its record (run.json). A run that fails raises RuntimeError naming
+    it (in debug mode, the stage's own exception)."""
+    from . import pipeline
+
+    root, here, argv = pipeline.find_project_root(), Path.cwd(), sys.argv
+    if given := [o for o in overrides if str(o).startswith("stage=")]:
+        raise UsageError(f"{given[0]}: name the stage as run_stage's first argument")
+    try:
+        os.chdir(root)  # paths in conf/ are relative to the project root
+        sys.argv = [ROOT_LOGGER, f"stage={stage}", *overrides]  # the record's command line
+        settings, function, section, config = pipeline.prepared(root, load_config(sys.argv[1:]), stage)
+        record = execute(settings, function, section, config, list(overrides))
+    finally:
+        os.chdir(here)
+        sys.argv = argv
+    if record["status"] != "completed":
+        raise RuntimeError(f"run {record['id']} {record['status']}: {record.get('error')}")
     return record
