@@ -6,7 +6,6 @@ Runs in the project root, so paths in conf/ mean the same from any folder, as fo
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import re
@@ -143,13 +142,7 @@ def hydra_error(root: Path, error: BaseException) -> str:
     from omegaconf import DictConfig, OmegaConf
 
     pipeline.refuse_broken_yaml(root, error)  # a YAML syntax error: its file and line
-    if isinstance(error, UnicodeDecodeError):
-        for path in sorted((root / "conf").rglob("*.yaml")):
-            with contextlib.suppress(UnicodeDecodeError):
-                path.read_text(encoding="utf-8")
-                continue
-            return f"{path.relative_to(root)} is not UTF-8 text: save it as UTF-8"
-    message = str(error).strip()
+    message = str(error).strip() or type(error).__name__
     if option := re.search(r"Could not find '(.+)/([^/']+)'", message):  # no such group option
         known = re.findall(r"^\t(\w\S*)$", message.split("Config search path")[0], re.MULTILINE)
         return f"{option[1]}={option[2]}: no such option; known: {', '.join(known) or 'none'}"
@@ -190,14 +183,11 @@ def command(root: Path, name: str, args: list[str]) -> int:
         print("\n".join(pipeline.stage_names(root)))
         return 0
     if name == "params":
-        changes = pipeline.refresh(root)
-        shown = [f"  {change}" for change in changes[:20]]
-        shown += [f"  ... and {len(changes) - 20} more: git diff params.yaml"] * (len(changes) > 20)
+        changes = pipeline.refresh(root)  # the first 20 are shown (all: git diff params.yaml)
+        said = f"updated from conf/ ({len(changes)} changed):" if changes else "is up to date"
         if changes == [pipeline.MISSING]:
-            shown = ["params.yaml written from conf/ (was missing or broken)"]
-        elif changes:
-            shown.insert(0, f"params.yaml updated from conf/ ({len(changes)} changed):")
-        print("\n".join(shown or ["params.yaml is up to date with conf/"]))
+            said, changes = "written from conf/ (was missing or broken)", []
+        print("\n  ".join([f"params.yaml {said}", *changes[:20]]))
     problems = pipeline.check(root)
     print("".join(f"error: {problem}\n" for problem in problems), end="", file=sys.stderr)
     if not problems:

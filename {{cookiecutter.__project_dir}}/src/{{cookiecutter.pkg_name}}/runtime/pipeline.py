@@ -101,7 +101,7 @@ def resolved(values: Any) -> Any:
         return OmegaConf.to_container(values, resolve=True)
     except OmegaConfBaseException as error:  # `~train` dropped what ${train.x} names, or a typo
         key = getattr(error, "full_key", "") or "?"
-        raise UsageError(f"config key '{key}': {str(error).splitlines()[0]}") from error
+        raise UsageError(f"conf/: {key}: {str(error).splitlines()[0]}") from error
 
 
 def find_project_root() -> Path:
@@ -149,7 +149,7 @@ def stage_names(root: Path) -> list[str]:
 def check_stage(root: Path, name: str) -> None:
     """Refuse a stage name that dvc.yaml does not have, naming the ones it has."""
     if name not in (names := stage_names(root)):
-        hint = f"; stages/{name}.py exists: add it to dvc.yaml" if _module(name) else ""
+        hint = f"; stages/{name}.py exists: add it to dvc.yaml" * bool(_module(name))
         raise UsageError(f"unknown stage '{name}' (dvc.yaml has: {', '.join(names)}){hint}")
 
 
@@ -200,11 +200,7 @@ def refuse_broken_yaml(root: Path, error: BaseException | None) -> None:
 
 def render(cfg: DictConfig) -> str:
     """The text of params.yaml for a composed config: resolved, as DVC writes it."""
-    try:
-        return OmegaConf.to_yaml(OmegaConf.to_container(cfg, resolve=True))
-    except OmegaConfBaseException as error:  # a ${...} that names nothing
-        key = getattr(error, "full_key", "")
-        raise UsageError(f"conf/: {f'{key}: ' * bool(key)}{str(error).splitlines()[0]}") from error
+    return OmegaConf.to_yaml(resolved(cfg))
 
 
 def changed_keys(old: Any, new: Any) -> list[str]:

@@ -329,7 +329,8 @@ def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     try:
         os.chdir(root)  # paths in conf/ are relative to the project root
         sys.argv = [ROOT_LOGGER, f"stage={stage}", *overrides]  # the record's command line
-        settings, function, section, config = pipeline.prepared(root, load_config(sys.argv[1:]), stage)
+        cfg = pipeline.compose(root, sys.argv[1:])
+        settings, function, section, config = pipeline.prepared(root, cfg, stage)
         record = execute(settings, function, section, config, list(overrides))
     finally:
         os.chdir(here)

@@ -3,8 +3,7 @@
 W&B's start-up (its import and `wandb.init`, about 2 s) runs in a helper process beside the stage:
 `prestart` begins it as the command starts, the stage's calls reach it as JSON lines, `finish` waits
 for it to end the run. With credentials, the helper asks at once whether the server answers within
-REACH_S seconds; an online run logs offline when it did not (a failure is believed for 10 minutes:
-runs/.wandb-unreachable).
+REACH_S seconds; an online run logs offline when it did not.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -27,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .records import UsageError, runs_dir, write_text
+from .records import UsageError
 
 if TYPE_CHECKING:
     from .pipeline import LoggerSettings
@@ -36,7 +34,7 @@ log = logging.getLogger(__name__)
 MODES = {"online": "online", "offline": "offline", "disabled": "disabled"}  # value: W&B mode
 MODES |= {"run": "online", "dryrun": "offline"}  # older names that WANDB_MODE may still hold
 HELPER = [sys.executable, "-c", f"from {__name__} import serve; serve()"]
-REACH_S, UNREACHABLE, FORGET_S = 2.5, ".wandb-unreachable", 600
+REACH_S = 2.5  # seconds the W&B server has to answer before a run logs offline
 _helper: list[subprocess.Popen[str]] = []  # started by prestart(), taken by open_tracker()
 
 
@@ -145,22 +143,16 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
     return tracker
 
 
-def unreachable(runs: Path) -> str | None:
+def unreachable() -> str | None:
     """Why the W&B server cannot be reached (no answer within REACH_S s; a proxy in *_proxy is
-    used), or None. A failure is kept in runs/.wandb-unreachable and believed for FORGET_S s."""
-    url, marker = _url(), runs / UNREACHABLE
-    with contextlib.suppress(OSError):
-        if marker.read_text() == url and (age := time.time() - marker.stat().st_mtime) < FORGET_S:
-            return f"no answer {age:.0f} s ago, asked again after {FORGET_S // 60} min"
+    used), or None."""
     try:
-        urllib.request.urlopen(url, timeout=REACH_S).close()
+        urllib.request.urlopen(_url(), timeout=REACH_S).close()
     except urllib.error.HTTPError:  # an error status is an answer
         pass
     except (OSError, ValueError) as error:  # refused, timed out, no such host, a malformed URL
         reason = getattr(error, "reason", error)
         if not isinstance(reason, ssl.SSLError):  # TLS trouble is an answer too
-            with contextlib.suppress(OSError):  # no runs/ yet: ask again next time
-                write_text(marker, url)
             return str(reason) or type(reason).__name__
     return None
 
@@ -171,7 +163,7 @@ def serve() -> None:
     check = None
     if has_wandb_credentials() and os.environ.get("WANDB_MODE") not in ("offline", "disabled"):
         # Whether the server answers, asked at once, beside the import (a thread: it waits).
-        check = ThreadPoolExecutor(1).submit(unreachable, runs_dir(Path()))
+        check = ThreadPoolExecutor(1).submit(unreachable)
     import wandb  # the import alone takes about a second
 
     wandb.setup()  # and W&B's service process: both before the stage's call comes
@@ -204,8 +196,7 @@ def serve() -> None:
 
 def _init(wandb: Any, options: dict[str, Any], check: Future[str | None] | None) -> Any:
     """wandb.init, offline instead when the server is out of reach."""
-    runs = Path(options["dir"]).parent
-    if options["mode"] == "online" and (why := check.result() if check else unreachable(runs)):
+    if options["mode"] == "online" and (why := check.result() if check else unreachable()):
         options["mode"] = "offline"
         _note(f"cannot reach {_url()} ({why}); logging offline (upload later: make wandb-sync)")
     try:
@@ -214,7 +205,6 @@ def _init(wandb: Any, options: dict[str, Any], check: Future[str | None] | None)
         wandb.teardown(exit_code=1)
         if options["mode"] != "online":
             raise
-        write_text(runs / UNREACHABLE, _url())
         _note(f"no online run ({error}); logging offline instead")
         return wandb.init(**{**options, "mode": "offline"})
 
