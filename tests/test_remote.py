@@ -366,9 +366,7 @@ def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Baker
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     pulled = make(local, "pull")
     assert pulled.returncode != 0
-    (said,) = [line for line in pulled.stderr.splitlines() if line.startswith("error: ")]
-    assert "data/external/survey.csv" in said
-    assert "the remote is .dvc-storage/, a folder of this clone's own" in said
+    assert "data/external/survey.csv" in pulled.stderr  # DVC's own pull error names it
     python = str(local / ".venv/bin/python")
     runs = require_ok(project_command(local, python, "-m", local.name, "runs", "pull"))
     assert runs.stdout.startswith("no runs on ")
@@ -390,7 +388,7 @@ def test_without_a_bucket_push_goes_to_a_local_folder_until_use_b2(bakery: Baker
 
 
 # Last: it leaves the project without most of its outputs.
-def test_pull_of_outputs_nobody_pushed_names_them_in_one_line(
+def test_pull_of_outputs_nobody_pushed_names_them(
     project: Path, server: S3Server, reliability: Recorder
 ) -> None:
     point_remote(project, server, "forgotten")
@@ -402,15 +400,12 @@ def test_pull_of_outputs_nobody_pushed_names_them_in_one_line(
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     result = make(project, "pull")
     assert result.returncode != 0
-    (last,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert last.startswith("error: the remote lacks 4 outputs of dvc.lock (")  # then make's own
-    assert "must run `make push`" in last
-    named = set(last.split("(", 1)[1].split(")", 1)[0].split(", "))
-    assert named == set(OUTPUTS) - pushed
+    unnamed = [name for name in set(OUTPUTS) - pushed if name not in result.stderr]
     reliability.record(
         "Storage (B2)",
         "`make pull` of outputs that were never pushed (one stage's pushed, three not)",
-        "one line naming the 4 missing outputs and `make push`; the pushed one restored",
+        "DVC's pull error names the 4 missing outputs; the pushed one restored",
         int(not (project / "data/interim").is_dir()),
     )
+    assert unnamed == []
     assert (project / "data/interim").is_dir()

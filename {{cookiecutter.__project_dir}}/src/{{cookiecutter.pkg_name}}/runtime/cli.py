@@ -1,8 +1,6 @@
 """`python -m <package> stage=NAME [overrides]` (`--help`: Hydra's), and the commands `stages`,
-`params`, `check`, `remote`, `runs`. The top of the runtime: nothing imports it.
-
-Runs in the project root, so paths in conf/ mean the same from any folder, as for DVC.
-"""
+`params`, `check`, `remote`, `runs`, run in the project root (paths in conf/ mean the same from
+any folder, as for DVC). The top of the runtime: nothing imports it."""
 
 from __future__ import annotations
 

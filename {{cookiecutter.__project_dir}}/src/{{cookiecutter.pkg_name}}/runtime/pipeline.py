@@ -1,10 +1,6 @@
-"""The pipeline as dvc.yaml declares it, params.yaml kept in step with conf/, and `check`.
-
-A stage `name` is `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section in
-conf/config.yaml (checked against that dataclass) and its dvc.yaml entry, whose paths are
-`${<name>.<key>}`. The runtime reaches user code only through here. The template's own settings
-(their values in conf/config.yaml) are the dataclasses below.
-"""
+"""The pipeline as dvc.yaml declares it, params.yaml kept in step with conf/, and `check`. A stage
+`name` is `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section in conf/ (checked
+against that dataclass) and its dvc.yaml entry. The runtime reaches user code only through here."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""Run folders and their files: unique ids, atomic writes, forgiving reads.
-
-A run folder `runs/<stage>_<UTC time>_<random>` is made by one `mkdir` that fails if it
-exists, so runs started in the same second never share one. Imports no other runtime module.
-"""
+"""Run folders and their files: unique ids, atomic writes, forgiving reads. A run folder
+`runs/<stage>_<UTC time>_<random>` is made by one `mkdir` that fails if it exists, so runs started
+in the same second never share one. Imports no other runtime module."""
 
 from __future__ import annotations
 
@@ -62,10 +60,8 @@ def check_name(text: str, what: str = "run id") -> str:
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """Give a temporary path beside `path`, renamed onto it if the block completes.
-
-    The one atomic writer: readers see the old file or the new one, never a piece.
-    """
+    """Give a temporary path beside `path`, renamed onto it if the block completes: the one
+    atomic writer (readers see the old file or the new one, never a piece)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:

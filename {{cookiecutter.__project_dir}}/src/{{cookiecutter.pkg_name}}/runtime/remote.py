@@ -1,8 +1,5 @@
-"""The DVC remote (`make use-b2`): `login` stores its key, `check` checks it, `uploads` cleans it,
-`missing` names what a `dvc pull` could not find on it.
-
-Its key lives in .dvc/config.local (git-ignored, mode 0600) or in the AWS_* key variables.
-"""
+"""The DVC remote (`make use-b2`): `login` stores its key in .dvc/config.local (git-ignored,
+mode 0600; or set the AWS_* key variables), `check` checks it, `uploads` cleans it."""
 
 from __future__ import annotations
 
@@ -10,8 +7,6 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -31,8 +26,11 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see `{self.prog} --help`")
 
 
-def check(root: Path, name: str | None = None, then: Callable[..., str] | None = None) -> str:
+def check(root: Path, name: str | None = None, uploads: bool = False, abort: bool = False) -> str:
     """Check that a remote (the default unless named) works with its key; say so in one line."""
+    import botocore.session
+    from botocore.config import Config as Settings
+    from botocore.exceptions import BotoCoreError, ClientError
     from dvc.config import Config
 
     config = Config(dvc_dir=str(root / ".dvc"))
@@ -47,23 +45,16 @@ def check(root: Path, name: str | None = None, then: Callable[..., str] | None =
     key_id = remote.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID")
     key = remote.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not key_id or not key:
-        raise RemoteError(
-            f"no key for remote '{name}': run `make b2-login` (or set AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY) with a B2 application key for this bucket"
-        )
-    import botocore.session
-    from botocore.config import Config as Settings
-    from botocore.exceptions import BotoCoreError, ClientError
-
+        tip = "(or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) with a B2 application key"
+        raise RemoteError(f"no key for remote '{name}': run `make b2-login` {tip} for this bucket")
     once = Settings(connect_timeout=10, read_timeout=10, retries={"total_max_attempts": 1})
-    options = {"endpoint_url": endpoint, "aws_access_key_id": key_id, "aws_secret_access_key": key}
-    client = botocore.session.get_session().create_client(
-        "s3", remote.get("region"), config=once, **options
-    )
+    options = {"region_name": remote.get("region"), "endpoint_url": endpoint, "config": once}
+    options |= {"aws_access_key_id": key_id, "aws_secret_access_key": key}
+    client = botocore.session.get_session().create_client("s3", **options)
     try:
         client.head_bucket(Bucket=bucket)
-        if then is not None:  # `uploads`: its S3 errors are told in one line, as the check's
-            return then(client, bucket, path)
+        if uploads:  # unfinished (B2 bills them), under its path: not another project's
+            return _uploads(client, bucket, f"{path.strip('/')}/".lstrip("/"), abort)
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code"))
         problem = "does not exist" if code in ("404", "NoSuchBucket") else f"answered {code}"
@@ -76,9 +67,7 @@ def check(root: Path, name: str | None = None, then: Callable[..., str] | None =
     return f"remote '{name}' ok: bucket '{bucket}' at {endpoint}"
 
 
-def uploads(abort: bool, client: Any, bucket: str, path: str) -> str:
-    """List (and abort) the unfinished multipart uploads under the remote's path: B2 bills them."""
-    prefix = f"{path.strip('/')}/".lstrip("/")  # not another project's uploads in the bucket
+def _uploads(client: Any, bucket: str, prefix: str, abort: bool) -> str:
     pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
     found = [upload for page in pages for upload in page.get("Uploads", [])]
     for upload in found:
@@ -91,57 +80,15 @@ def uploads(abort: bool, client: Any, bucket: str, path: str) -> str:
     return f"unfinished uploads under s3://{bucket}/{prefix}: {len(found)}{how * bool(found)}"
 
 
-def own_folder(root: Path) -> str | None:
-    """Why another clone's pushes are not here, when the default remote is a folder inside this
-    clone (the `local` remote of a project without a bucket): each clone has its own."""
-    from dvc.config import Config
-
-    config = Config(dvc_dir=str(root / ".dvc"))
-    url = str(config["remote"].get(config["core"].get("remote") or "", {}).get("url", ""))
-    if "://" in url or not Path(url).resolve().is_relative_to(root.resolve()):
-        return None
-    return (
-        f"the remote is {os.path.relpath(url, root)}/, a folder of this clone's own that other "
-        "clones cannot reach: use a bucket (`make use-b2`), or a shared folder "
-        "(`uv run dvc remote modify --local local url /shared/folder`) on each clone"
-    )
-
-
-def missing(root: Path) -> str:
-    """After a failed `dvc pull`: the outputs of dvc.lock that neither the cache nor the remote
-    has (DVC's checkout names them; nothing is fetched)."""
-    import logging
-
-    from dvc.exceptions import CheckoutError
-    from dvc.repo import Repo
-
-    logging.getLogger("dvc").setLevel(logging.CRITICAL)  # the pull has told its own part
-    try:
-        Repo(str(root)).checkout()
-    except CheckoutError as error:
-        lacking = sorted(map(str, error.target_infos))
-        raise RemoteError(
-            f"the remote lacks {len(lacking)} output{'s' * (len(lacking) > 1)} of dvc.lock "
-            f"({', '.join(lacking)}): "
-            + (own_folder(root) or "the machine that made them must run `make push`")
-            + "; or make them here with `make repro`"
-        ) from error
-    return "every output of dvc.lock is here; the pull failed for the reason above"
-
-
 def main(root: Path, argv: list[str]) -> int:
-    """Run `remote login|check|uploads|missing`: bad input exits 2, an unusable remote 1."""
+    """Run `remote login|check|uploads`: bad input exits 2, an unusable remote 1."""
     parser = Parser(prog="remote", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("command", choices=("login", "check", "uploads", "missing"))
+    parser.add_argument("command", choices=("login", "check", "uploads"))
     parser.add_argument("--remote", help="the remote's name (login: b2; others: the default)")
     parser.add_argument("--abort", action="store_true", help="uploads: abort every one listed")
     args = parser.parse_args(argv)
-    if args.command == "missing":
-        print(missing(root))
-        return 1
     if args.command != "login":
-        then = partial(uploads, args.abort) if args.command == "uploads" else None
-        print(check(root, args.remote, then))
+        print(check(root, args.remote, args.command == "uploads", args.abort))
         return 0
     from dvc.config import Config
 
@@ -157,8 +104,7 @@ def main(root: Path, argv: list[str]) -> int:
     path = root / ".dvc" / "config.local"
     path.touch(mode=0o600)
     path.chmod(0o600)  # before the key goes in: the file may have existed, readable by all
-    with config.edit("local") as conf:
-        keys = {"access_key_id": key_id, "secret_access_key": key}
-        conf["remote"][name] = conf["remote"].get(name, {}) | keys
+    with config.edit("local") as conf:  # DVC's own writer, as `dvc remote modify --local`
+        conf["remote"].setdefault(name, {}).update(access_key_id=key_id, secret_access_key=key)
     print(f"key stored for remote '{name}' in .dvc/config.local (mode 0600)")
     return 0

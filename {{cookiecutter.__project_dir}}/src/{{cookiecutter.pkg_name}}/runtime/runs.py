@@ -17,11 +17,12 @@ from typing import Any
 
 from . import records
 from .records import RECORD, TIMESTAMP_FORMAT, UsageError, read_json
-from .remote import Parser, check, own_folder
+from .remote import Parser, check
 
 STATUSES = ("running", "completed", "failed", "interrupted", "died", "unknown")  # died: no process
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 Filters = tuple[str | None, str | None, timedelta | None]  # PREFIX, status, --last
+Files = dict[tuple[str, ...], int]  # a run's files (path parts inside its folder): their sizes
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ def main(root: Path, argv: list[str]) -> int:
         raise UsageError(f"--last '{args.last}' is not a duration; use e.g. 30m, 3h, 2d")
     since = timedelta(seconds=int(last[:-1]) * UNITS[last[-1]]) if args.last else None
     filters: Filters = (prefix, args.status, since)
-    if args.command != "ls":
-        return (_rm if args.command == "rm" else _sync)(root, runs, args, filters)
+    if args.command in ("push", "pull"):
+        check(root)  # one clear line for a missing key, endpoint or bucket, before anything moves
+        return _sync(root, runs, args.command, filters)
+    if args.command == "rm":
+        return _rm(runs, filters, args.all, args.force and not args.dry_run)
     found, total = find_runs(*filters, runs), _plural(len(_names(runs, None, None)), "run")
     shown = f"{len(found):,} of " * any(filters) if found else "no runs match: "
     print(f"{_table(found)}\n" * bool(found) + f"{shown}{total} in {runs.name}/")
@@ -98,11 +102,6 @@ def main(root: Path, argv: list[str]) -> int:
 
 
 def _show(runs: Path, prefix: str | None, newest: bool) -> int:
-    def lines(rows: dict[str, object], indent: str = "  ") -> str:
-        width = max(map(len, rows), default=0) + 2
-        kept = [f"{indent}{k.ljust(width)}{v}" for k, v in rows.items() if v not in (None, "")]
-        return "".join(f"\n{line}" for line in kept)
-
     if prefix is None and not newest:
         raise UsageError("show needs a run id, the start of one, or --newest; see `runs ls`")
     names = _names(runs, prefix, None)
@@ -112,29 +111,30 @@ def _show(runs: Path, prefix: str | None, newest: bool) -> int:
         raise UsageError(f"'{prefix}' starts {len(names)} run ids; give more, or add --newest")
     run = read_run(runs / (prefix if prefix in names else names[-1]))
     record, facts = read_json(run.path / RECORD), read_json(run.path / "provenance.json")
+    overrides = [o for o in map(str, record.get("overrides") or []) if not o.startswith("stage=")]
     rows = {"folder": run.path, "mode": record.get("mode"), "error": record.get("error")}
-    print(_table([run]) + lines(rows, ""))
-    print("\nmetrics" + (lines({k: _number(v, 6) for k, v in run.metrics.items()}) or ": none"))
-    changed = [f"\n  {o}" for o in record.get("overrides") or [] if not str(o).startswith("stage=")]
-    print("\nchanged from conf/ on the command line" + ("".join(changed) or ": none"))
-    rows = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in facts.items()}
+    rows["metrics"] = "  ".join(f"{k}={_number(v, 6)}" for k, v in run.metrics.items())
+    rows["overrides"] = " ".join(overrides)  # the command line's changes to conf/
+    rows |= {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in facts.items()}
     rows["argv"] = " ".join(map(str, facts.get("argv") or []))
-    rows["untracked"] = len(facts.get("untracked") or [])  # their paths: in provenance.json
-    print("\nprovenance" + (lines(rows) if facts else ": not recorded"))
+    rows["untracked"] = len(facts.get("untracked") or []) or None  # paths: in provenance.json
+    width = max(map(len, rows)) + 2
+    kept = [f"{key.ljust(width)}{value}" for key, value in rows.items() if value not in (None, "")]
+    print(_table([run]), *kept, sep="\n")
     return 0
 
 
-def _rm(root: Path, runs: Path, args: Any, filters: Filters) -> int:
-    if not any(filters) and not args.all:
+def _rm(runs: Path, filters: Filters, every: bool, force: bool) -> int:
+    if not any(filters) and not every:
         raise UsageError("rm needs a filter (PREFIX, a status flag or --last), or --all")
     found = find_runs(*filters, runs)
     if live := [run for run in found if run.status == "running" and not filters[1]]:
         print(f"keeping {_plural(len(live), 'run')} still running (add --running to delete them)")
     found = [run for run in found if run not in live]
-    if any(run.path.is_symlink() or run.path.resolve().parent != runs.resolve() for run in found):
+    if any(run.path.is_symlink() for run in found):
         raise UsageError(f"a matching run is a link; rm deletes nothing outside {runs}/")
     count, table = _plural(len(found), "run"), _table(found)
-    if not found or args.dry_run or not args.force:  # without --force, a dry run
+    if not found or not force:  # without --force (or with --dry-run), a dry run
         print(f"{table}\n{count} would be deleted: add --force" if found else "no runs match")
         return 0
     for run in found:
@@ -143,66 +143,63 @@ def _rm(root: Path, runs: Path, args: Any, filters: Filters) -> int:
     return 0
 
 
-def _sync(root: Path, runs: Path, args: Any, filters: Filters) -> int:
+def _sync(root: Path, runs: Path, verb: str, filters: Filters) -> int:
     from dvc.config import Config
     from dvc.fs import get_cloud_fs
 
-    check(root)  # one clear line for a missing key, endpoint or bucket, before anything moves
     config = Config(dvc_dir=str(root / ".dvc"))
     cls, settings, path = get_cloud_fs(config, name=config["core"]["remote"])
     fs = cls(**settings)  # DVC's own filesystem for the remote, as `dvc push` uses it
-    base, verb, (prefix, status, since) = fs.join(path, "runs"), args.command, filters
-    listed = fs.fs.find(base, detail=True)
-    if not isinstance(listed, dict):  # DVC's local filesystem lists names without sizes
-        listed = {name: fs.info(name) for name in listed}
-    stored: dict[str, dict[tuple[str, ...], int]] = {}
-    for name, info in listed.items():
+    base, (prefix, status, since) = fs.join(path, "runs"), filters
+    stored: dict[str, Files] = {}  # run id: its files there
+    for name, size in fs.du(base, total=False).items():  # one listing, with sizes
         run_id, *parts = fs.relparts(name, base)
-        stored.setdefault(run_id, {})[tuple(parts)] = int(info["size"])
-    todo: dict[str, dict[tuple[str, ...], int]] = {}  # run id: the files to move, with sizes
+        stored.setdefault(run_id, {})[tuple(parts)] = size
+    where = fs.unstrip_protocol(base)
+    if verb == "pull" and not stored:  # nothing pushed there yet: say where it looked
+        own = fs.protocol == "local" and Path(base).resolve().is_relative_to(root.resolve())
+        hint = " (a folder of this clone's own, which other clones cannot reach: `make use-b2`)"
+        print(f"no runs on {where}/" + hint * own)
+        return 0
+    todo: dict[str, Files] = {}  # run id: the files to move, with their sizes
     for run in find_runs(*filters, runs) if verb == "push" else ():
-        kept = [f for f in run.path.rglob("*") if f.is_file() and not f.is_symlink()]
-        kept = [f for f in kept if not f.match(".*.tmp")]  # still being written (replacing)
-        sizes = {f.relative_to(run.path).parts: f.stat().st_size for f in kept}
-        todo[run.id] = {p: n for p, n in sizes.items() if stored.get(run.id, {}).get(p) != n}
+        there = stored.get(run.id, {})
+        todo[run.id] = {p: n for p, n in _files(run.path).items() if there.get(p) != n}
     for run_id in _names(runs, prefix, since, stored) if verb == "pull" else ():
-        files, mine = stored[run_id], read_json(runs / run_id / RECORD)
-        here = runs.joinpath(run_id).exists() and not mine.get("ended")  # pulled while running?
+        folder, files, mine = runs / run_id, stored[run_id], read_json(runs / run_id / RECORD)
+        here = folder.exists() and not mine.get("ended")  # pulled while it was running?
         wanted = (RECORD,) in files and (status or here)
         theirs = read_json(fs.cat_file(fs.join(base, run_id, RECORD))) if wanted else {}
-        if status and read_run(Path(run_id), theirs).status != status:  # as `ls` does
+        if status and read_run(folder, theirs).status != status:  # as `ls` does
             continue
-        # Never through a link or `..`: a file lands inside its own run folder, or nowhere.
-        targets, folder = {p: runs.joinpath(run_id, *p) for p in files}, runs.resolve() / run_id
-        safe = {p for p, t in targets.items() if p and t.resolve().is_relative_to(folder)}
         # Missing files; and, for a run that ended there since it was pulled, its record and each
         # file that changed size. A local record that ended as late or later is never replaced.
-        newer = str(theirs.get("ended") or "") > str(mine.get("ended") or "")
-        sizes = {p: targets[p].stat().st_size if targets[p].exists() else -1 for p in safe}
-        stale = {p for p in safe if newer and (p == (RECORD,) or sizes[p] != files[p])}
-        todo[run_id] = {p: files[p] for p in safe if p in stale or sizes[p] < 0}
-    if verb == "pull" and not stored:  # nothing pushed there yet: say where it looked
-        hint = own_folder(root)
-        print(f"no runs on {fs.unstrip_protocol(base)}/" + f" ({hint})" * bool(hint))
-        return 0
-    print(f"{verb}ing {_plural(len(todo), 'run')}: {fs.unstrip_protocol(base)}/")
-    moved = []
-    for run_id in todo:
-        paths = sorted(todo[run_id], key=lambda parts: (parts == (RECORD,), parts))  # record last
-        for parts in paths:
+        newer, have = str(theirs.get("ended") or "") > str(mine.get("ended") or ""), _files(folder)
+        stale = [p for p, n in files.items() if newer and (p == (RECORD,) or have.get(p) != n)]
+        inside = runs.resolve() / run_id  # never through a link or `..`: into its own folder only
+        safe = [p for p in files if p and folder.joinpath(*p).resolve().is_relative_to(inside)]
+        todo[run_id] = {p: files[p] for p in safe if p not in have or p in stale}
+    print(f"{verb}ing {_plural(len(todo), 'run')}: {where}/")
+    for run_id, files in todo.items():
+        for parts in sorted(files, key=lambda parts: (parts == (RECORD,), parts)):  # record last
             remote, local = fs.join(base, run_id, *parts), runs.joinpath(run_id, *parts)
             if verb == "push":
                 fs.put_file(str(local), remote)
                 continue
             with records.replacing(local) as temporary:  # never a half-written file
                 fs.get_file(remote, str(temporary))
-        moved.append([todo[run_id][parts] for parts in paths])
-        done = f"{_plural(len(moved[-1]), 'file')} ({sum(moved[-1]):,} B)"
-        print(f"  {run_id}: {done if paths else 'up to date'}", flush=True)
-    sent = [sizes for sizes in moved if sizes]
-    total = f"{_plural(sum(map(len, sent)), 'file')}, {sum(map(sum, sent)):,} B"
-    print(f"{verb}ed {_plural(len(sent), 'run')} ({total}); {len(moved) - len(sent)} up to date")
+        done = f"{_plural(len(files), 'file')} ({sum(files.values()):,} B)"
+        print(f"  {run_id}: {done if files else 'up to date'}", flush=True)
+    sent = [files for files in todo.values() if files]
+    total = f"{_plural(sum(map(len, sent)), 'file')}, {sum(sum(f.values()) for f in sent):,} B"
+    print(f"{verb}ed {_plural(len(sent), 'run')} ({total}); {len(todo) - len(sent)} up to date")
     return 0
+
+
+def _files(folder: Path) -> Files:
+    # A run folder's files, but no links and no temporary files of writes under way.
+    found = [f for f in folder.rglob("*") if f.is_file() and not f.is_symlink()]
+    return {f.relative_to(folder).parts: f.stat().st_size for f in found if not f.match(".*.tmp")}
 
 
 def _names(runs: Path, prefix: str | None, since: timedelta | None, names: Any = None) -> list[str]:

@@ -1,10 +1,6 @@
 """The experiment tracker: a W&B run that never prompts (offline without credentials), or none.
-
-W&B's start-up (its import and `wandb.init`, about 2 s) runs in a helper process beside the stage:
-`prestart` begins it as the command starts, the stage's calls reach it as JSON lines, `finish` waits
-for it to end the run. With credentials, the helper asks at once whether the server answers within
-REACH_S seconds; an online run logs offline when it did not.
-"""
+W&B's start-up (about 2 s) runs in a helper process beside the stage: `prestart` begins it as the
+command starts, the stage's calls reach it as JSON lines, `finish` waits for it to end the run."""
 
 from __future__ import annotations
 
@@ -48,8 +44,8 @@ class Tracker:
             self.reader.start()
 
     def _read(self) -> None:
-        """Log the helper's notes as they come; keep its last line, where the run went. Not to
-        the pipe's end: W&B's service process may hold it open a while after the run."""
+        """Log the helper's notes; keep its last line, where the run went (W&B's service may
+        hold the pipe open after the run: not read to its end)."""
         for line in self.helper.stdout if self.helper and self.helper.stdout else ():
             if "note" not in (message := json.loads(line)):
                 self.info = message
@@ -82,9 +78,7 @@ class Tracker:
 
 
 def prestart() -> None:
-    """Start the helper's import of wandb now, while the command composes its config. It runs in
-    its own session (Ctrl-C reaches the stage, which ends the W&B run), its output a pipe of its
-    own: W&B's service outlives it, holding what it inherited."""
+    """Start the helper's import of wandb now, while the command composes its config."""
 {%- if cookiecutter.framework == "pytorch" %}
     from .resume import follower
 
@@ -95,7 +89,7 @@ def prestart() -> None:
         _helper.append(_start())
 
 
-def _start() -> subprocess.Popen[str]:
+def _start() -> subprocess.Popen[str]:  # in its own session: Ctrl-C reaches the stage alone
     pipe, quiet = subprocess.PIPE, subprocess.DEVNULL
     return subprocess.Popen(
         HELPER, stdin=pipe, stdout=pipe, stderr=quiet, text=True, start_new_session=True
@@ -123,10 +117,8 @@ def resolve_mode(config: LoggerSettings, debug: bool) -> str:
 
 
 def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any) -> Tracker:
-    """Start the configured tracker; never prompt, wait for a server WANDB_INIT_TIMEOUT (30) s.
-
-    `run` names the run for wandb.init: name, group, job_type, config.
-    """
+    """Start the configured tracker (`run`: wandb.init's name, group, job_type, config); never
+    prompt, wait for a server WANDB_INIT_TIMEOUT (30) s."""
     helper = _helper.pop() if _helper else None
     if logger.name not in ("wandb", "none"):
         raise UsageError(f"logger.name '{logger.name}' is not a tracker; use 'wandb' or 'none'")
@@ -144,8 +136,7 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
 
 
 def unreachable() -> str | None:
-    """Why the W&B server cannot be reached (no answer within REACH_S s; a proxy in *_proxy is
-    used), or None."""
+    """Why the W&B server gives no answer within REACH_S s (through *_proxy), or None."""
     try:
         urllib.request.urlopen(_url(), timeout=REACH_S).close()
     except urllib.error.HTTPError:  # an error status is an answer
