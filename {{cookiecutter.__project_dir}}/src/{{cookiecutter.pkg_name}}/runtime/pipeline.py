@@ -4,7 +4,6 @@ against that dataclass) and its dvc.yaml entry. The runtime reaches user code on
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import inspect
@@ -314,18 +313,12 @@ def _within(path: str, folders: list[str]) -> bool:
 
 def _imported(name: str, seen: set[str]) -> set[str]:
     """Stage module `name` and the modules of stages/ it imports, directly or not."""
-    seen.add(name)
-    for node in ast.walk(ast.parse((STAGES / f"{name}.py").read_text(encoding="utf-8"))):
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        found = [node.module] if node.level == 1 and node.module else []  # from ._io import x
-        found += [alias.name for alias in node.names] if node.level == 1 and not found else []
-        if node.level == 0 and (node.module or "").startswith(f"{PACKAGE}.stages."):
-            found = [str(node.module).rpartition(".")[2]]  # from <package>.stages._io import x
-        for module in found:
-            if module not in seen and (STAGES / f"{module}.py").is_file():
-                _imported(module, seen)
-    return seen
+    text = (STAGES / f"{name}.py").read_text(encoding="utf-8")
+    found = re.findall(rf"^\s*from (?:\.|{PACKAGE}\.stages\.)(\w+) import", text, re.MULTILINE)
+    found += re.findall(r"^\s*from \. import (\w+)", text, re.MULTILINE)
+    for module in {m for m in found if (STAGES / f"{m}.py").is_file()} - seen:
+        seen |= _imported(module, seen | {name})
+    return seen | {name}
 
 
 def _module(name: str) -> Path | None:

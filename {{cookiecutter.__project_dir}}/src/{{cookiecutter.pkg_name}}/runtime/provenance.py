@@ -7,7 +7,9 @@ import os
 import platform
 import re
 import subprocess
+{%- if cookiecutter.framework == "pytorch" %}
 import sys
+{%- endif %}
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -83,18 +85,12 @@ def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, A
     facts["untracked"] = [{"path": name, "bytes": _size(root / name)} for name in untracked]
     facts["uv_lock_sha256"] = sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
     facts.update(python=platform.python_version(), platform=platform.platform())
-    facts.update(host=platform.node(), cpus=os.cpu_count(), gpus=gpus())
+    facts.update(host=platform.node(), cpus=os.cpu_count())
+{%- if cookiecutter.framework == "pytorch" %}
+    facts["gpus"] = gpus()  # GPU model and memory: the numbers of a run depend on them
+{%- endif %}
     write_json(run_dir / "provenance.json", facts)
     return {key: facts[key] for key in SUMMARY}
-
-
-def gpus() -> list[str]:
-    """The GPUs nvidia-smi reports, and the CUDA devices of a torch the stage already imported."""
-    found = _run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader").split("\n")
-    with contextlib.suppress(Exception):  # no torch imported (importing costs seconds), broken CUDA
-        cuda = sys.modules["torch"].cuda
-        found += map(cuda.get_device_name, range(cuda.device_count() if cuda.is_available() else 0))
-    return [str(name).strip() for name in found if str(name).strip()]
 
 
 def _diff(git: list[str]) -> str:
@@ -119,3 +115,14 @@ def _size(path: Path) -> int | None:
     with contextlib.suppress(OSError):  # deleted since git listed it
         return path.lstat().st_size
     return None
+{%- if cookiecutter.framework == "pytorch" %}
+
+
+def gpus() -> list[str]:
+    """The GPUs nvidia-smi reports, and the CUDA devices of a torch the stage already imported."""
+    found = _run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader").split("\n")
+    with contextlib.suppress(Exception):  # no torch imported (importing costs seconds), broken CUDA
+        cuda = sys.modules["torch"].cuda
+        found += map(cuda.get_device_name, range(cuda.device_count() if cuda.is_available() else 0))
+    return [str(name).strip() for name in found if str(name).strip()]
+{%- endif %}

@@ -158,13 +158,11 @@ def _stop(signum: int, frame: FrameType | None, hold: bool = False) -> None:
     raise stop
 
 
-def _taken() -> None:
+def _taken(handlers: Mapping[signal.Signals, Any] | None = None) -> None:
+    """Cancel a SIGTERM's repeats; and put `handlers` back, if given."""
     while _again:
         _again.pop().cancel()
-
-
-def _restore(handlers: Mapping[signal.Signals, Any]) -> None:
-    for signum, handler in handlers.items():
+    for signum, handler in (handlers or {}).items():
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
@@ -242,7 +240,7 @@ def execute(
         run_id, run_dir = records.create_run_dir(runs, stage)
         configure_logging(run_dir / "run.log", settings.runtime.log_level)
     except BaseException:
-        _restore(previous)
+        _taken(previous)
         raise
     earlier_dir = None if earlier is None else runs / str(earlier["id"])
     run = Run(run_id, run_dir, stage, log, resumed_from=earlier_dir)
@@ -298,10 +296,10 @@ def execute(
         record.update(metrics=metrics, artifacts=run.artifacts, notes=run.notes)
         try:
             records.write_json(run_dir / records.RECORD, record)
-        except OSError as failed:  # a disk full beyond the reserved room
+        except OSError as failed:  # a full disk, beyond the room held
             log.error("run %s: its record could not be written: %s", run_id, failed)
             record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
-        _restore(previous)
+        _taken(previous)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)
     usage = isinstance(error, UsageError)  # bad input: its one line was logged, exit status 2
