@@ -1,5 +1,5 @@
 """`python -m <package> stage=NAME [overrides]` (`--help`: Hydra's), and the commands `stages`,
-`params`, `check`, `remote`, `runs`, run in the project root (paths in conf/ mean the same from
+`params`, `check`, `runs`, run in the project root (paths in conf/ mean the same from
 any folder, as for DVC). The top of the runtime: nothing imports it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 PACKAGE = __name__.split(".")[0]
-COMMANDS = ("stages", "params", "check", "remote", "runs")
+COMMANDS = ("stages", "params", "check", "runs")
 LAUNCHER = f"{PACKAGE.upper()}_LAUNCHER"  # the pid of the process that launched a sweep's jobs
 PARENT = os.getppid()  # at import: a worker's launcher, while it lives
 
@@ -48,27 +48,18 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
     from .run import execute, exit_status
 
     if len(args) != 1 or not args[0].startswith("stage="):
-        raise UsageError(
-            f"under DVC a stage's command is exactly `python -m {PACKAGE} stage=NAME`; "
-            "change values with `dvc exp run -S key=value`"
-        )
+        raise UsageError(f"under DVC a stage's command is exactly `python -m {PACKAGE} stage=NAME`")
     stage = args[0].removeprefix("stage=")
     stop_with(os.getppid())  # DVC, or the shell that ran its command
     params, experiment = pipeline.read_params(root), os.environ.get("DVC_EXP_NAME")
     if not experiment and (changes := pipeline.stale(root)):
         raise UsageError(f"params.yaml is older than conf/ ({changes[0]}); run `make repro`")
     text, begun = (root / "params.yaml").read_text(), root / f".dvc/tmp/params-{experiment}.yaml"
-    if experiment and begun.is_file() and begun.read_text() != text:  # see `make exp`
-        raise UsageError(
-            f"params.yaml changed while experiment {experiment} ran (a second `dvc exp run` here?);"
-            " run one at a time, or queue them: `dvc exp run --queue -S ...`, `dvc queue start`"
-        )
+    if experiment and begun.is_file() and begun.read_text() != text:  # a 2nd `dvc exp run` here?
+        raise UsageError(f"params.yaml changed under experiment {experiment}: dvc exp run --queue")
     settings, function, section, config = pipeline.prepared(root, params, stage)
     if key := next((k for k in ("load_from", "resume") if getattr(section, k, None)), None):
-        raise UsageError(
-            f"{stage}.{key} reuses a run folder, which DVC does not track: set it to null "
-            f"under DVC, or run `python -m {PACKAGE} stage={stage} {stage}.{key}=...`"
-        )
+        raise UsageError(f"{stage}.{key} names a run folder, which DVC does not track: set null")
     if experiment and not begun.is_file():  # its first stage to run: the values it began with
         write_text(begun, text)
     return exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
@@ -160,21 +151,11 @@ def hydra_error(root: Path, error: BaseException) -> str:
 
 
 def command(root: Path, name: str, args: list[str]) -> int:
-    """Run one of the commands `stages`, `params`, `check`, `remote`, `runs`."""
-    if name in ("remote", "runs"):
-        from dvc.config import ConfigError
-        from dvc.exceptions import DvcException
+    """Run one of the commands `stages`, `params`, `check`, `runs`."""
+    if name == "runs":
+        from . import runs
 
-        from . import remote, runs
-
-        try:
-            return int((remote if name == "remote" else runs).main(root, args))
-        except BrokenPipeError:  # an OSError, but no transfer: main() ends quietly
-            raise
-        except (UsageError, remote.RemoteError, DvcException, OSError) as error:
-            again = "; run it again to finish" * isinstance(error, OSError)  # a transfer cut off
-            print(f"error: {str(error).strip().splitlines()[0]}{again}", file=sys.stderr)
-            return 2 if isinstance(error, (UsageError, ConfigError)) else 1
+        return runs.main(root, args)
     if args:
         raise UsageError(f"`{name}` takes no arguments (got {args[0]}); edit conf/ instead")
     if name == "stages":  # one per line, for scripts (the Makefile's `debug`)

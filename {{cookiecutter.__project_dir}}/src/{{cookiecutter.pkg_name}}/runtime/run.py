@@ -276,14 +276,12 @@ def execute(
         stops = (KeyboardInterrupt, SystemExit)
         error = caught if isinstance(caught, stops) or not _stopped else _stopped[0]
         error = _refused(error)  # a config naming a class that cannot be built: bad input
-        interrupted = isinstance(error, stops)
-        record["status"] = "interrupted" if interrupted else "failed"
-        record["error"] = f"{type(error).__name__}: {error}"
+        interrupted, said = isinstance(error, stops), f"{type(error).__name__}: {error}"
+        record.update(status="interrupted" if interrupted else "failed", error=said)
         record["traceback"] = traceback.format_exc()
-        ending = f"{record['status']}: {record['error']}"
         disk = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
-        traced = not (interrupted or disk or isinstance(error, UsageError))  # one line
-        log.error("run %s: stage %s %s", run_id, stage, ending, exc_info=traced)
+        traced = not (interrupted or disk or isinstance(error, UsageError))  # else one line
+        log.error("run %s: stage %s %s: %s", run_id, stage, record["status"], said, exc_info=traced)
     finally:
         for signum in signals:  # the record is written whatever comes (a 2nd SIGTERM: ignored)
             signal.signal(signum, signal.SIG_IGN)
