@@ -17,6 +17,8 @@ from cookiecutter.main import cookiecutter
 
 # The reliability report (docs/reliability.md): its fixture and its writer.
 pytest_plugins = ["reliability"]
+# The runtime's tests import a baked package: test_runtime.py runs them inside a bake.
+collect_ignore = ["runtime"]
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

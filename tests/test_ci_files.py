@@ -37,7 +37,8 @@ WORKFLOWS = [*OPTION_SETS, "template"]
 # An action pinned to a full commit, with the release it was taken from beside it.
 PINNED_USES = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 DOCKERIGNORED = [".venv", ".git", "runs", "data", "models", ".dvc/cache", ".dvc/config.local"]
-DOCKERIGNORED += ["wandb", "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
+DOCKERIGNORED += [".dvc/b2-credentials", "wandb", "**/__pycache__", ".mypy_cache", ".ruff_cache"]
+DOCKERIGNORED += [".pytest_cache"]
 
 
 def tool(name: str) -> str:

@@ -3,9 +3,9 @@
 JupyterLab and ipykernel are in no lock: `make notebook` adds them to the project's
 environment with `uv run --with` (from the package index the first time, then uv's cache).
 
-The example notebook itself runs top to bottom in the generated project's own tests
-(tests/test_notebooks.py there), which `make test` of a baked project runs
-(test_make_it_yours.py); its outputs are stripped on commit (test_quality.py).
+The example notebook itself runs top to bottom in a fresh kernel in the runtime's tests
+(tests/runtime/test_notebooks.py, run in a bake by test_runtime.py); its outputs are
+stripped on commit (test_quality.py).
 """
 
 from __future__ import annotations

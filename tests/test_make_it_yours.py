@@ -134,7 +134,7 @@ def test_selecting_the_new_data_in_conf_runs_the_pipeline_on_it_under_make_repro
     result = require_ok(make(project, "repro"))
     assert dvc_ran(result) == ["params", *stages(project)]
     lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
-    assert CSV in [dep["path"] for dep in lock["stages"]["prepare"]["deps"]]
+    assert any(CSV.startswith(dep["path"]) for dep in lock["stages"]["prepare"]["deps"])
     assert "Data and pipelines are up to date" in require_ok(make(project, "repro")).stdout
     commit(project, "Learn from my data")
 

@@ -1,7 +1,8 @@
 """The framework=pytorch variant, baked for the default Python and installed once: its lint
 (ruff, mypy --strict), its own tests (which resume training after SIGTERM to the same metrics,
-requeue a preempted submitit job, train with DDP on two CPU processes, and run a parallel Optuna
-search with a killed trial), the debug pipeline and `dvc repro`.
+requeue a preempted submitit job, train with DDP on two CPU processes, refuse training settings
+out of range, and run every stage in debug mode), the runtime's tests of its GPU provenance
+(tests/runtime/test_gpus.py, run in this bake), the debug pipeline and `dvc repro`.
 
 Marker `pytorch` (`make test-pytorch`; .ci/run runs it after `make test`): the CUDA build of
 torch takes about 3 GB to download the first time.
@@ -14,11 +15,14 @@ import re
 from pathlib import Path
 
 import pytest
+import runtime_suite
 from conftest import DEFAULTS, Bakery, dvc_ran, install, make, require_ok, run
 from pythons import find_python
+from runtime_suite import Results
 
 pytestmark = pytest.mark.pytorch
 OPTIONS = {"framework": "pytorch"}
+RUNTIME_FILES = ["test_gpus.py"]  # the runtime's code of this variant only (GPU provenance)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +43,17 @@ def test_each_pythons_pytorch_lock_matches_the_dependencies(
     require_ok(run([uv, "lock", "--check", "--python", python], cwd=baked))
 
 
+@pytest.fixture(scope="module")
+def runtime_results(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Results:
+    """The runtime's pytorch-only tests (tests/runtime/test_gpus.py), run in this bake."""
+    return runtime_suite.run(project, RUNTIME_FILES, tmp_path_factory.mktemp("runtime-tests"))
+
+
+@pytest.mark.parametrize("test", runtime_suite.functions(*RUNTIME_FILES))
+def test_the_runtime_behaves_as_its_test_says(runtime_results: Results, test: str) -> None:
+    runtime_results.check(test)
+
+
 def test_lint_passes(project: Path) -> None:
     require_ok(make(project, "lint"))
 
@@ -46,7 +61,7 @@ def test_lint_passes(project: Path) -> None:
 def test_the_projects_own_tests_pass(project: Path) -> None:
     result = require_ok(make(project, "test"))
     assert re.search(r"^=+ \d+ passed", result.stdout, re.MULTILINE), result.stdout[-2000:]
-    # The Lightning and search tests ran; the one skip is a feature of the sklearn train only.
+    # The Lightning tests ran; the one skip is a feature of the sklearn train only (load_from).
     skips = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
     assert all("load_from" in line for line in skips), skips
 

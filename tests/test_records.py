@@ -108,7 +108,7 @@ BAD_OVERRIDES = [
     (["stage=train", "train.epochs=abc"], "error: config key 'train.epochs': Value 'abc'"),
     (["stage=train", "seed=1.5"], "seed': Value '1.5'"),
     (["stage=train", "model=nope"], "error: model=nope: no such option; known: boosted_trees, "),
-    (["stage=train", "train.epochz=3"], "error: train.epochz is not a setting of train; known: "),
+    (["stage=train", "train.epochz=3"], "error: train.epochz is not a setting; known: "),
     (["train.epochs=3"], "error: no stage given; add stage=NAME"),
     # Values of the right type out of range: refused by the checks in the stages' dataclasses.
     (["stage=train", "train.epochs=0"], "error: train.epochs must be 1 or more (got 0)"),

@@ -35,7 +35,7 @@ notebooks/compare_runs.ipynb
 src/PKG/__init__.py src/PKG/__main__.py src/PKG/py.typed
 src/PKG/runtime/__init__.py src/PKG/runtime/cli.py
 src/PKG/runtime/pipeline.py src/PKG/runtime/provenance.py src/PKG/runtime/records.py
-src/PKG/runtime/notebook.py src/PKG/runtime/remote.py src/PKG/runtime/run.py
+src/PKG/runtime/run.py
 src/PKG/runtime/runs.py
 src/PKG/runtime/tracking.py
 src/PKG/stages/__init__.py src/PKG/stages/_io.py src/PKG/stages/evaluate.py

@@ -663,13 +663,13 @@ def test_the_tutorial_runs_from_start_to_end_against_a_local_b2(
     assert {path.name for path in (second / "runs").iterdir()} == pushed
     # The key is on both machines, for their owner only, and in no commit.
     for project in (first, second):
-        local = project / ".dvc" / "config.local"
-        assert KEY in local.read_text(encoding="utf-8")
-        assert stat.S_IMODE(local.stat().st_mode) == 0o600
+        stored = project / ".dvc" / "b2-credentials"  # written by `make b2-login`
+        assert KEY in stored.read_text(encoding="utf-8")
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o600
         assert bucket.name in committed_text_holding(project, bucket.name)  # the search works
         assert not committed_text_holding(project, KEY, KEY_ID)
         tracked = require_ok(run(["git", "ls-files", ".dvc"], cwd=project)).stdout.split()
-        assert ".dvc/config.local" not in tracked
+        assert ".dvc/b2-credentials" not in tracked
 
 
 def sweep_records(project: Path, launcher: str) -> list[tuple[Path, dict[str, Any]]]:

@@ -1,58 +1,44 @@
-"""The whole pipeline runs in debug mode, stage by stage, as dvc.yaml lists it.
+"""The pipeline's contract: every stage of dvc.yaml runs on a few rows in debug mode, in
+dvc.yaml's order, and writes what dvc.yaml declares for it; `check` finds dvc.yaml, stages/
+and conf/ in step.
 
-The stages run once per module (in this process, through the command line's
-Hydra path) with their outputs under a temporary folder; each test then checks
-one promise against what they wrote.
+The stages run once per module, in this process (as a notebook runs them), with their
+outputs under a temporary folder; each test then checks one promise against what they wrote.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DVC_VARIABLES, PACKAGE, ROOT, stage_names
+from conftest import DEBUG, ROOT, Main, compose, isolate, read_yaml, stage_names
 from omegaconf import DictConfig, OmegaConf
 
-from {{ cookiecutter.pkg_name }}.runtime import cli, pipeline
-from {{ cookiecutter.pkg_name }}.runtime.records import RECORD, runs_dir
+from {{ cookiecutter.pkg_name }}.runtime import run_stage
 
-DEBUG = "debug=default"
+REFERENCE = re.compile(r"\$\{([^}]+)\}")  # DVC's templating: ${<stage>.<key>} from params.yaml
 
 
 @dataclass
 class DebugPipeline:
     """The stages run once in debug mode: their records, and the deps missing before each ran."""
 
-    tmp: Path
-    config: DictConfig
+    config: DictConfig  # conf/ in debug mode: its root is a temporary folder
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    missing_deps: dict[str, list[str]] = field(default_factory=dict)
-
-    def run(self, *args: str) -> tuple[int, dict[str, Any]]:
-        """Run `python -m <package> ARGS` in this process; its exit status and new run record."""
-        runs = runs_dir(Path(str(self.config.root)))
-        before = set(runs.glob(f"*/{RECORD}"))
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(sys, "argv", [PACKAGE, *args])
-            with pytest.raises(SystemExit) as exited:
-                cli.main()
-        code = int(exited.value.code or 0)
-        (new,) = set(runs.glob(f"*/{RECORD}")) - before
-        return code, json.loads(new.read_text(encoding="utf-8"))
+    missing_deps: dict[str, list[Path]] = field(default_factory=dict)
 
 
-def declared(config: DictConfig, entries: list[Any]) -> list[Path]:
-    """The paths of a dvc.yaml list (deps, outs, metrics, plots), with ${...} resolved."""
+def declared(config: DictConfig, entries: list[Any] | None) -> list[Path]:
+    """The paths of a dvc.yaml list (deps, outs, metrics, plots), their ${...} from `config`."""
     paths = []
-    for entry in entries:
+    for entry in entries or []:
         text = str(next(iter(entry)) if isinstance(entry, dict) else entry)
-        for reference in pipeline.REFERENCE.findall(text):
-            text = text.replace("${" + reference + "}", str(OmegaConf.select(config, reference)))
+        text = REFERENCE.sub(lambda found: str(OmegaConf.select(config, found[1])), text)
         paths.append(Path(text) if Path(text).is_absolute() else ROOT / text)
     return paths
 
@@ -63,85 +49,67 @@ def outputs(stage: dict[str, Any], config: DictConfig) -> list[Path]:
     return declared(config, [entry for kind in kinds for entry in stage.get(kind) or []])
 
 
-def stage_reading(config: DictConfig, key: str) -> str:
-    """The first stage whose section has `key`, or skip when none has."""
-    found = [name for name in stage_names() if key in config[name]]
-    if not found:
-        pytest.skip(f"no stage reads '{key}'")
-    return found[0]
+def dvc_stages() -> dict[str, dict[str, Any]]:
+    """dvc.yaml's stages, as written."""
+    stages: dict[str, dict[str, Any]] = read_yaml(ROOT / "dvc.yaml")["stages"]
+    return stages
 
 
 @pytest.fixture(scope="module")
 def debug(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DebugPipeline]:
     """Every stage run once in debug mode, in dvc.yaml's order, outputs under a temp folder."""
-    tmp = tmp_path_factory.mktemp("debug")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TMPDIR", str(tmp))
-        patch.setenv("WANDB_MODE", "disabled")
-        for name in DVC_VARIABLES:
-            patch.delenv(name, raising=False)
-        patch.chdir(ROOT)
-        config = pipeline.compose(ROOT, [f"stage={stage_names()[0]}", DEBUG])
-        done = DebugPipeline(tmp, config)
-        stages = pipeline.dvc_stages(ROOT)
+        isolate(patch, tmp_path_factory.mktemp("debug"))
+        done = DebugPipeline(compose(DEBUG))
         for name in stage_names():
-            # The other deps (code, .dvc-params-order) are `check`'s business.
-            deps = declared(config, [d for d in stages[name].get("deps") or [] if "${" in d])
-            done.missing_deps[name] = [str(path) for path in deps if not path.exists()]
-            code, done.records[name] = done.run(f"stage={name}", DEBUG)
-            assert code == 0, f"stage {name} failed in debug mode: {done.records[name]}"
+            deps = declared(done.config, dvc_stages()[name].get("deps"))
+            done.missing_deps[name] = [path for path in deps if not path.exists()]
+            done.records[name] = run_stage(name, [DEBUG])  # a failure raises the stage's error
         yield done
 
 
 def test_every_stage_runs_in_debug_mode_and_writes_what_dvc_yaml_declares(
     debug: DebugPipeline,
 ) -> None:
-    stages = pipeline.dvc_stages(ROOT)
+    root = Path(str(debug.config.root))
     assert list(debug.records) == stage_names()
     for name, record in debug.records.items():
         assert (record["status"], record["mode"]) == ("completed", "debug")
-        assert debug.missing_deps[name] == [], f"stage {name} ran before its deps existed"
-        for path in outputs(stages[name], debug.config):
+        missing = debug.missing_deps[name]  # a file nothing makes, or a later stage's output
+        assert missing == [], f"stage {name}: deps in dvc.yaml missing when it ran: {missing}"
+        for path in outputs(dvc_stages()[name], debug.config):
             assert path.exists(), f"stage {name} did not write {path} (dvc.yaml declares it)"
-            assert debug.tmp in path.parents, f"debug mode writes {path} outside its root"
+            assert root in path.parents, f"debug mode wrote {path} outside its root {root}"
             assert path.is_dir() or path.stat().st_size > 0, f"{path} is empty"
 
 
-def test_a_stage_reuses_an_earlier_runs_artifact_with_load_from(debug: DebugPipeline) -> None:
-    name = stage_reading(debug.config, "load_from")
-    earlier = debug.records[name]
-    code, record = debug.run(f"stage={name}", DEBUG, f"{name}.load_from={earlier['id']}")
-    assert code == 0, record.get("traceback")
+def test_a_stage_with_load_from_reuses_an_earlier_runs_artifacts(debug: DebugPipeline) -> None:
+    found = [name for name in stage_names() if "load_from" in debug.config[name]]
+    if not found:
+        pytest.skip("no stage has a load_from setting")
+    name = found[0]
+    earlier = debug.records[name]["id"]
+    record = run_stage(name, [DEBUG, f"{name}.load_from={earlier}"])
     assert record["status"] == "completed"
-    reused = {artifact.get("from_run") for artifact in record["artifacts"].values()}
-    assert reused == {earlier["id"]}
-    for path in outputs(pipeline.dvc_stages(ROOT)[name], debug.config):
-        assert path.exists()
-{%- if cookiecutter.framework == "sklearn" %}
+    said = {key: value for key, value in record.items() if key not in ("argv", "overrides")}
+    assert earlier in json.dumps(said), "the run's record does not say which run it reused"
+    for path in outputs(dvc_stages()[name], debug.config):
+        assert path.exists(), f"stage {name} did not write {path} from run {earlier}"
 
 
-def test_a_model_without_partial_fit_trains_in_one_step(
-    debug: DebugPipeline, tmp_path: Path
+def test_check_finds_dvc_yaml_the_stages_and_conf_in_step(
+    main: Main, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A new model is one YAML file in conf/model/; here in a folder added to Hydra's search path.
-    name = stage_reading(debug.config, "model")
-    models = tmp_path / "conf" / "model"
-    models.mkdir(parents=True)
-    (models / "one_fit_forest.yaml").write_text(
-        "_target_: sklearn.ensemble.RandomForestRegressor\nn_estimators: 5\nrandom_state: null\n",
-        encoding="utf-8",
-    )
-    code, record = debug.run(
-        f"stage={name}",
-        DEBUG,
-        "model=one_fit_forest",
-        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-    )
-    assert code == 0, record.get("traceback")
-    assert record["status"] == "completed"
-    folder = runs_dir(Path(str(debug.config.root))) / record["id"]
-    assert "RandomForestRegressor" in (folder / "config.yaml").read_text(encoding="utf-8")
-    metrics = folder / "metrics.jsonl"
-    steps = metrics.read_text(encoding="utf-8").splitlines() if metrics.exists() else []
-    assert len(steps) <= 1, "an estimator without partial_fit is fitted once, not per epoch"
-{%- endif %}
+    # In a copy whose params.yaml is written afresh, as `make repro` does first: a conf/ edit
+    # not yet followed by `make params` is no failure. Everything else is the project's own.
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name != "params.yaml":
+            (copy / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    monkeypatch.chdir(copy)
+    code, _, err = main("params")
+    assert code == 0, err
+    code, out, err = main("check")
+    assert (code, err) == (0, ""), err
+    assert all(name in out for name in stage_names())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 import torch
 from conftest import PACKAGE, ROOT, read_yaml
 
-from {{ cookiecutter.pkg_name }}.runtime import UsageError
+from {{ cookiecutter.pkg_name }}.runtime import UsageError, pipeline
 from {{ cookiecutter.pkg_name }}.stages._nets import build_net, load_learner
 
 pytestmark = pytest.mark.slow
@@ -179,4 +180,19 @@ def test_the_example_network_refuses_a_bad_width_or_dropout_in_one_line(
     mlp = {"_target_": f"{PACKAGE}.stages._nets.MLP", "hidden": hidden, "dropout": dropout}
     with pytest.raises(UsageError, match=rf"^model\.{named}") as error:  # not Hydra's wrapper
         build_net(mlp, inputs=4, outputs=2)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("train.optimizer.lr=-0.001", "train.optimizer.lr"),
+        ("train.monitor_mode=up", "train.monitor_mode"),
+    ],
+)
+def test_a_training_setting_out_of_range_is_refused_in_one_line(override: str, named: str) -> None:
+    cfg = pipeline.compose(ROOT, [override])
+    with pytest.raises(UsageError, match=re.escape(named)) as error:
+        pipeline.prepared(ROOT, cfg, "train")  # as a run checks its section, before it starts
+    assert "(got " in str(error.value)
     assert "\n" not in str(error.value)

@@ -1,8 +1,4 @@
-"""The template's runtime. Stages import from here only: `Run` (the handle a stage gets),
-`Metrics` (what it returns), `UsageError` (bad input: one line, exit status 2), `replacing`
-and `write_text` (files written whole or not at all), `find_runs` (earlier runs). Notebooks
-and tests: `load_config` (conf/ composed) and `run_stage` (a run in this process).
-"""
+"""The runtime's public API, all that stages, notebooks and tests import (see each's docstring)."""
 
 from .records import UsageError, replacing, write_text
 from .run import Metrics, Run, load_config, run_stage

@@ -4,6 +4,7 @@ any folder, as for DVC). The top of the runtime: nothing imports it."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -34,9 +35,8 @@ def use_sources_of(root: Path) -> None:
 
 
 def stop_with(launcher: int) -> None:
-    """In a process that a launcher started (a sweep's worker, DVC's stage): start no job once the
-    launcher has died (its parent changed), and on Linux end by SIGTERM (recorded as
-    interrupted) when it dies, rather than run on as an orphan."""
+    """In a worker a launcher started (a sweep's job, DVC's stage): end (as interrupted, by
+    SIGTERM on Linux) when the launcher dies, rather than run on as an orphan."""
     if launcher != os.getpid() and os.getppid() != PARENT:
         os._exit(128 + signal.SIGTERM)
     if os.getppid() == launcher != os.getpid() and sys.platform == "linux":
@@ -66,9 +66,8 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
 
 
 def stage_with_hydra(root: Path) -> int:
-    """Compose conf/ with the command line's overrides through Hydra, then run the stage. In a
-    sweep (--multirun), a failed or refused job is told in its line and fails the sweep: Hydra's
-    launchers run the other jobs first, then raise the first failure (`runs ls --failed`)."""
+    """Compose conf/ with the command line through Hydra, then run the stage. In a sweep, a
+    failed job fails the sweep: Hydra runs the other jobs first, then raises the first failure."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.errors import HydraException
@@ -135,14 +134,12 @@ def hydra_error(root: Path, error: BaseException) -> str:
     if option := re.search(r"Could not find '(.+)/([^/']+)'", message):  # no such group option
         known = re.findall(r"^\t(\w\S*)$", message.split("Config search path")[0], re.MULTILINE)
         return f"{option[1]}={option[2]}: no such option; known: {', '.join(known) or 'none'}"
-    if key := re.match(r"Could not override '(.+)'", message):  # no such key
-        parent = key[1].rpartition(".")[0]
-        try:  # the keys beside it, in conf/ as it is
-            section = OmegaConf.select(pipeline.compose(root, []), parent or "")
-        except Exception:  # conf/ itself is broken: Hydra's first line is all there is
-            section = None
+    if key := re.match(r"Could not override '(.+)'", message):  # no such key: those beside it
+        section = None
+        with contextlib.suppress(Exception):  # conf/ itself broken: no keys to name
+            section = OmegaConf.select(pipeline.compose(root, []), key[1].rpartition(".")[0])
         keys = ", ".join(section) if isinstance(section, DictConfig) else "see --help"
-        return f"{key[1]} is not a setting{f' of {parent}' * bool(parent)}; known: {keys}"
+        return f"{key[1]} is not a setting; known: {keys}"
     if message.startswith("LexerNoViableAltException: "):  # a character Hydra's grammar lacks
         override = message.splitlines()[0].split(": ", 1)[1]
         name, _, value = override.partition("=")

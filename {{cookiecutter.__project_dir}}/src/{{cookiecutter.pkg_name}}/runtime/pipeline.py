@@ -4,6 +4,7 @@ against that dataclass) and its dvc.yaml entry. The runtime reaches user code on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -32,9 +33,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class LoggerSettings:
-    """Experiment tracker: `wandb` or `none` (conf/logger/)."""
-
+class LoggerSettings:  # the experiment tracker (conf/logger/)
     name: str = "none"
     project: str = "project"
     entity: str | None = None
@@ -43,9 +42,7 @@ class LoggerSettings:
 
 
 @dataclass
-class RuntimeSettings:
-    """How runs are recorded: `run` records everything, `debug` (conf/debug/) keeps nothing."""
-
+class RuntimeSettings:  # `run` records everything, `debug` (conf/debug/) keeps nothing
     mode: str = "run"
     log_level: str = "INFO"
 
@@ -58,9 +55,7 @@ class RuntimeSettings:
 
 
 @dataclass
-class Settings:
-    """What the runtime reads from a composed config."""
-
+class Settings:  # what the runtime reads from a composed config
     stage: str
     seed: int
     root: str
@@ -110,12 +105,14 @@ def find_project_root() -> Path:
 
 def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     """The runtime settings, the stage function, its checked section and the whole config."""
-    check_stage(root, stage)
+    if stage not in (names := stage_names(root)):
+        hint = f"; stages/{stage}.py exists: add it to dvc.yaml" * bool(_module(stage))
+        raise UsageError(f"unknown stage '{stage}' (dvc.yaml has: {', '.join(names)}){hint}")
     function, schema = load_stage(stage)
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
-    values = {key: cfg[key] for key in keys if key in cfg}
-    settings = typed(Settings, {"stage": stage, **values})
-    return settings, function, section(cfg, stage, schema), resolved(cfg)
+    whole = resolved(cfg)  # a ${...} naming nothing: one line
+    settings = typed(Settings, dict(stage=stage, **{k: whole[k] for k in keys if k in whole}))
+    return settings, function, section(cfg, stage, schema), whole
 
 
 def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
@@ -127,10 +124,7 @@ def dvc_stages(root: Path) -> dict[str, dict[str, Any]]:
         raise UsageError(f"cannot read dvc.yaml ({error}); restore it from git") from error
     stages = (content.get("stages") if isinstance(content, dict) else None) or {}
     if not isinstance(stages, dict):
-        raise UsageError(
-            f"dvc.yaml: `stages:` must map stage names to stages (found: {type(stages).__name__}); "
-            "fix it or restore it from git"
-        )
+        raise UsageError("dvc.yaml: `stages:` must map names to stages; restore it from git")
     return {str(name): stage for name, stage in stages.items() if isinstance(stage, dict)}
 
 
@@ -139,13 +133,6 @@ def stage_names(root: Path) -> list[str]:
     if names := [name for name in dvc_stages(root) if name != PARAMS_STAGE]:
         return names
     raise UsageError(NO_STAGE)
-
-
-def check_stage(root: Path, name: str) -> None:
-    """Refuse a stage name that dvc.yaml does not have, naming the ones it has."""
-    if name not in (names := stage_names(root)):
-        hint = f"; stages/{name}.py exists: add it to dvc.yaml" * bool(_module(name))
-        raise UsageError(f"unknown stage '{name}' (dvc.yaml has: {', '.join(names)}){hint}")
 
 
 def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
@@ -157,10 +144,7 @@ def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
         raise UsageError(f"stages/{name}.py has no function '{name}(cfg, run)'")
     schema = next(iter(inspect.signature(function, eval_str=True).parameters.values())).annotation
     if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
-        raise UsageError(
-            f"stages/{name}.py: annotate {name}()'s first argument with the dataclass of its "
-            f"config section, e.g. `def {name}(cfg: {name.title()}Config, run: Run)`"
-        )
+        raise UsageError(f"stages/{name}.py: write `def {name}(cfg: <its dataclass>, run: Run)`")
     return function, schema
 
 
@@ -218,10 +202,9 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def read_params(root: Path) -> DictConfig:
     """params.yaml as DVC tracked it; refused in one line when missing or broken."""
-    try:
+    loaded = None
+    with contextlib.suppress(Exception):  # missing, unreadable, not YAML
         loaded = OmegaConf.load(root / "params.yaml")
-    except Exception:  # missing, unreadable, not YAML
-        loaded = None
     if not isinstance(loaded, DictConfig):
         raise UsageError("params.yaml is missing or broken; rebuild it with `make params`")
     return loaded
@@ -246,8 +229,7 @@ def refresh(root: Path) -> list[str]:
     late = [change.split(":")[0] for change in changes if change.split(":")[0] in references]
     if late and os.environ.get("DVC_STAGE"):  # DVC planned this run with the old paths
         raise UsageError(
-            f"conf/ changed {', '.join(late)}, which dvc.yaml reads before any stage runs; "
-            "params.yaml is refreshed now: run `dvc repro` again (`make repro` refreshes first)"
+            f"conf/ changed {', '.join(late)}, read by dvc.yaml: run `dvc repro` again"
         )
     return changes
 
@@ -275,8 +257,7 @@ def check(root: Path) -> list[str]:
 
 
 def _check_stage(name: str, stage: dict[str, Any], cfg: DictConfig) -> list[str]:
-    """A stage's command, params and section, and deps that cover every stage module it imports
-    and every existing file its section names (else an edit of it would not re-run the stage)."""
+    """A stage's command, params, section, and deps covering each file it reads (code too)."""
     command = f"python -m {PACKAGE} stage={name}"
     problems = [] if stage.get("cmd") == command else [f"stage '{name}' must run `{command}`"]
     if name not in map(str, stage.get("params") or []):
@@ -293,10 +274,7 @@ def _check_stage(name: str, stage: dict[str, Any], cfg: DictConfig) -> list[str]
             and not os.path.isabs(v)]  # fmt: skip
     for path, what in code + [item for item in read if not _within(item[0], made)]:
         if not _within(path, paths["deps"]):
-            problems.append(
-                f"stage '{name}' reads {path} ({what}), which its deps in dvc.yaml do not "
-                "list: add it (or a folder holding it), so that an edit of it re-runs the stage"
-            )
+            problems.append(f"stage '{name}' reads {path} ({what}): add it to its deps in dvc.yaml")
     return problems
 
 

@@ -53,8 +53,7 @@ def redact(text: str) -> str:
 
 
 def scrub(value: Any, name: str = "") -> Any:
-    """A config with its credentials redacted: a value shaped like a key, or any value of a key
-    named like a secret (`db_password: ...`)."""
+    """A config with its credentials redacted: a key's shape, or a secret's name (`password: x`)."""
     if isinstance(value, dict):
         return {key: scrub(item, str(key)) for key, item in value.items()}
     if isinstance(value, list):
@@ -82,7 +81,7 @@ def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, A
     facts: dict[str, Any] = dict(git_commit=commit, git_branch=None if branch == "HEAD" else branch)
     unsaved = bool(diff) or any(name.startswith(READ) for name in untracked)  # not in the commit
     facts.update(git_dirty=unsaved if commit else None, argv=list(map(redact_arg, argv)), seed=seed)
-    facts["untracked"] = [{"path": name, "bytes": _size(root / name)} for name in untracked]
+    facts["untracked"] = untracked  # a run may read them: they are not in the commit
     facts["uv_lock_sha256"] = sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
     facts.update(python=platform.python_version(), platform=platform.platform())
     facts.update(host=platform.node(), cpus=os.cpu_count())
@@ -110,11 +109,6 @@ def _run(*command: str) -> str:
         return ran.stdout
     return ""
 
-
-def _size(path: Path) -> int | None:
-    with contextlib.suppress(OSError):  # deleted since git listed it
-        return path.lstat().st_size
-    return None
 {%- if cookiecutter.framework == "pytorch" %}
 
 

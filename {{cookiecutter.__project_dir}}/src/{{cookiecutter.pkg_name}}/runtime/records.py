@@ -60,8 +60,8 @@ def check_name(text: str, what: str = "run id") -> str:
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """Give a temporary path beside `path`, renamed onto it if the block completes: the one
-    atomic writer (readers see the old file or the new one, never a piece)."""
+    """A temporary path beside `path`, renamed onto it if the block completes: the one atomic
+    writer (readers see the old file or the new one, never a piece)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:

@@ -59,7 +59,6 @@ class Run:
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     resumed_from: Path | None = None  # the earlier run's folder, when `<stage>.resume` names one
-    _files: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record metrics (per epoch when `step` is given) in the run folder and the tracker."""
@@ -81,27 +80,14 @@ class Run:
             if not partial.is_file():
                 raise FileNotFoundError(f"artifact '{name}' was not written to the path given")
         self.artifacts[name] = {"path": f"{ARTIFACTS}/{name}", "kind": kind}
-        self._files[name] = final
         self.tracker.log_artifact(final, name, kind)
 
-    def reuse(self, name: str, run_id: str) -> Path:
-        """Take artifact `name` from an earlier run instead of recomputing it."""
-        source = self.dir.parent / check_name(run_id) / ARTIFACTS / check_name(name, "artifact")
-        if not source.parents[1].is_dir():
-            raise UsageError(f"no run '{run_id}' in {self.dir.parent}; see `runs ls`")
-        if not source.is_file():
-            raise UsageError(f"run '{run_id}' has no artifact '{name}'; see `runs ls`")
-        self.artifacts[name] = {"path": f"../{run_id}/{ARTIFACTS}/{name}", "from_run": run_id}
-        self._files[name] = source
-        self.log.info("artifact %s taken from run %s", name, run_id)
-        return source
-
     def publish(self, name: str, target: Path) -> None:
-        """Copy an artifact (made or reused) to a fixed output path, such as a DVC output."""
-        if name not in self._files:
+        """Copy an artifact of this run to a fixed output path, such as a DVC output."""
+        if name not in self.artifacts:
             raise KeyError(f"no artifact '{name}' in this run; write it with run.artifact() first")
         with replacing(target) as partial:
-            shutil.copyfile(self._files[name], partial)
+            shutil.copyfile(self.dir / ARTIFACTS / name, partial)
 
 
 def configure_logging(log_file: Path, level: str) -> logging.Logger:
@@ -178,8 +164,7 @@ def _refused(error: BaseException) -> BaseException:
 
 
 def _finish(tracker: Tracker, summary: Metrics, error: BaseException | None, main: bool) -> Any:
-    """End the tracker's run; a Ctrl-C meanwhile stops the wait (W&B's helper ends the run on its
-    own), so that the record is written all the same."""
+    """End the tracker's run; a Ctrl-C stops the wait (the helper ends the run on its own)."""
     if main:
         signal.signal(signal.SIGINT, _stop)
     try:
@@ -212,10 +197,8 @@ def execute(
     overrides: Sequence[str],
     sweep: str | None = None,
 ) -> dict[str, Any]:
-    """Run a stage on its checked section; record it and the whole `config` in a new run folder.
-
-    Returns the run's record (run.json): its `status` says how the run ended.
-    """
+    """Run a stage on its checked section in a new run folder; return its record (run.json),
+    whose `status` says how the run ended."""
     from omegaconf import OmegaConf
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
@@ -314,14 +297,11 @@ def load_config(overrides: Sequence[str] = ()) -> DictConfig:
 
 
 def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Run a stage in this process (a notebook, a test) as `python -m <package> stage=NAME
-    OVERRIDES` does; return its record (run.json). A run that fails raises RuntimeError naming
-    it (in debug mode, the stage's own exception)."""
+    """Run a stage here (a notebook, a test) as `python -m <package> stage=NAME OVERRIDES` does;
+    return its record. A failed run raises RuntimeError (in debug mode, the stage's error)."""
     from . import pipeline
 
     root, here, argv = pipeline.find_project_root(), Path.cwd(), sys.argv
-    if given := [o for o in overrides if str(o).startswith("stage=")]:
-        raise UsageError(f"{given[0]}: name the stage as run_stage's first argument")
     try:
         os.chdir(root)  # paths in conf/ are relative to the project root
         sys.argv = [ROOT_LOGGER, f"stage={stage}", *overrides]  # the record's command line

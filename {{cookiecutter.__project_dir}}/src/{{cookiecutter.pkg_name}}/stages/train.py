@@ -152,15 +152,18 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
         (preprocess.transform(rows).astype(np.float32), truth.to_numpy())
         for rows, truth in ((x, y), (x_val, y_val))
     )
-    if cfg.load_from:  # reuse an earlier run's model instead of training again
-        model = joblib.load(run.reuse("model.joblib", cfg.load_from)).named_steps["model"]
+    if cfg.load_from:  # reuse an earlier run's model (a folder beside this run's) instead
+        earlier = run.dir.parent / Path(cfg.load_from).name / "artifacts" / "model.joblib"
+        if not earlier.is_file():
+            raise UsageError(f"train.load_from: no run '{cfg.load_from}' with a model; see runs ls")
+        model = joblib.load(earlier).named_steps["model"]
         losses = [scores(model, task, *split) for split in (fitted, held_out)]
         curve = [[0, losses[0][0], *losses[1]]]
+        run.note(load_from=cfg.load_from)  # in run.json: where the model came from
     else:
         model, curve = fit(cfg, run, task, fitted, held_out)
-        whole = Pipeline([("preprocess", preprocess), ("model", model)])  # raw rows in
-        with run.artifact("model.joblib", kind="model") as path:
-            joblib.dump(whole, path)
+    with run.artifact("model.joblib", kind="model") as path:
+        joblib.dump(Pipeline([("preprocess", preprocess), ("model", model)]), path)  # raw rows in
     run.publish("model.joblib", Path(cfg.model_path))
     columns = ["epoch", "train_loss", "val_loss", "val_score"]
     write_csv(Path(cfg.curve_csv), pd.DataFrame(curve, columns=columns).astype({"epoch": int}))

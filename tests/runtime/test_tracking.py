@@ -1,27 +1,23 @@
-"""The experiment tracker: which W&B mode a run gets, and a real offline W&B run."""
+"""The experiment tracker: which W&B mode a run gets, real offline W&B runs, and online runs
+that cannot start (no login, a silent server) logging offline instead."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.pkg_name }}.runtime.records import UsageError
-from {{ cookiecutter.pkg_name }}.runtime.settings import LoggerSettings
-from {{ cookiecutter.pkg_name }}.runtime.tracking import (
-    UNREACHABLE,
-    Tracker,
-    has_wandb_credentials,
-    open_tracker,
-    resolve_mode,
-)
+from my_project.runtime.pipeline import LoggerSettings
+from my_project.runtime.records import UsageError
+from my_project.runtime.tracking import Tracker, open_tracker, resolve_mode
 
 API_KEY = "0123456789abcdef0123456789abcdef01234567"  # pragma: allowlist secret
-PACKAGE = "{{ cookiecutter.pkg_name }}"
+PACKAGE = "my_project"
 
 
 @pytest.fixture(autouse=True)
@@ -106,36 +102,21 @@ def test_a_mode_that_does_not_exist_is_refused() -> None:
         resolve_mode(wandb_logger("cloud"), debug=False)
 
 
-def test_auto_mode_goes_online_with_an_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WANDB_API_KEY", API_KEY)
-    assert resolve_mode(wandb_logger(), debug=False) == "online"
-
-
-@pytest.mark.parametrize(
-    ("netrc", "expected"),
-    [
-        (f"machine api.wandb.ai\n  login user\n  password {API_KEY}\n", "online"),
-        (f"machine example.org\n  login user\n  password {API_KEY}\n", "offline"),
-        ("this is not a netrc file\n", "offline"),
-        (None, "offline"),
-    ],
-)
-def test_auto_mode_goes_online_only_with_a_wandb_entry_in_netrc(
-    netrc: str | None,
-    expected: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    package_log: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("login", ["none", "api key", "netrc"])
+def test_auto_mode_logs_offline_without_wandb_mode_even_when_logged_in(
+    login: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "netrc"
-    if netrc is not None:
-        path.write_text(netrc, encoding="utf-8")
-        path.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(path))
-    assert resolve_mode(wandb_logger(), debug=False) == expected
-    assert has_wandb_credentials() is (expected == "online")
-    if expected == "offline":
-        assert "W&B: no credentials found, logging offline" in package_log.text
+    # Online only when asked: a login alone never sends a run to the server.
+    if login == "api key":
+        monkeypatch.setenv("WANDB_API_KEY", API_KEY)
+    if login == "netrc":
+        netrc = tmp_path / "netrc"
+        netrc.write_text(
+            f"machine api.wandb.ai\n  login user\n  password {API_KEY}\n", encoding="utf-8"
+        )
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+    assert resolve_mode(wandb_logger(), debug=False) == "offline"
 
 
 def test_the_null_tracker_keeps_nothing_and_says_so(tmp_path: Path) -> None:
@@ -175,9 +156,8 @@ def test_an_unknown_tracker_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("WANDB_MODE", "offline")
     run_dir = tmp_path / "train_20260101T000000Z_abcdef"
     run_dir.mkdir()
     tracker = start(wandb_logger(), run_dir)
@@ -199,29 +179,48 @@ def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
     assert log.stat().st_size > 0
 
 
-def test_a_server_that_does_not_answer_is_asked_once_and_the_run_goes_offline(
+def test_an_online_run_without_a_login_logs_offline_without_a_prompt(
+    tmp_path: Path, package_log: pytest.LogCaptureFixture
+) -> None:
+    run_dir = tmp_path / "train_20260101T000000Z_abcdef"
+    run_dir.mkdir()
+    info = start(wandb_logger("online"), run_dir).finish({}, 0)
+    assert Path(info["wandb_dir"]).name.startswith("offline-run-")
+    assert "wandb_url" not in info
+    (told,) = [line for line in package_log.messages if line.startswith("W&B:")]
+    assert told.startswith("W&B: no online run (")  # W&B's reason: no API key
+    assert told.endswith("logging offline (upload later: make wandb-sync)")
+    assert "\n" not in told
+
+
+def test_an_online_run_whose_server_does_not_answer_logs_offline_after_the_init_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package_log: pytest.LogCaptureFixture
 ) -> None:
-    # A server that takes connections and never answers: W&B alone would wait for it for
-    # WANDB_INIT_TIMEOUT; the check gives up after REACH_S and keeps that for the next runs.
+    # A server that takes connections and never answers (a firewall that drops packets):
+    # W&B waits WANDB_INIT_TIMEOUT for it, then the run logs offline, saying so in one line.
     connections: list[socket.socket] = []
-    monkeypatch.chdir(tmp_path)  # the check's note goes to runs/ here
-    runs = tmp_path / "runs"
+
+    def accept(server: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # the server is closed at the end of the test
+            while True:
+                connections.append(server.accept()[0])
+
+    run_dir = tmp_path / "train_20260101T000000Z_aaaaaa"
+    run_dir.mkdir()
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        threading.Thread(target=lambda: connections.append(silent.accept()[0]), daemon=True).start()
+        threading.Thread(target=accept, args=(silent,), daemon=True).start()
         monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
         monkeypatch.setenv("WANDB_API_KEY", API_KEY)
-        infos = []
-        for name in ("train_20260101T000000Z_aaaaaa", "train_20260101T000001Z_bbbbbb"):
-            (runs / name).mkdir(parents=True)
-            infos.append(start(wandb_logger(), runs / name).finish({}, 0))
-    assert len(connections) == 1  # the second run believed the first one's check
-    assert (runs / UNREACHABLE).is_file()
-    assert all(Path(info["wandb_dir"]).name.startswith("offline-run-") for info in infos)
-    told = [line for line in package_log.messages if line.startswith("W&B:")]
-    assert len(told) == 2
-    assert all("logging offline" in line for line in told)
-    assert "timed out" in told[0]
-    assert "asked again after" in told[1]
+        monkeypatch.setenv("WANDB_INIT_TIMEOUT", "3")
+        started = time.monotonic()
+        info = start(wandb_logger("online"), run_dir).finish({}, 0)
+        took = time.monotonic() - started
+    assert connections  # W&B asked the server
+    assert Path(info["wandb_dir"]).name.startswith("offline-run-")
+    assert 3 <= took < 25  # WANDB_INIT_TIMEOUT, then an offline start; not the default 30 s
+    (told,) = [line for line in package_log.messages if line.startswith("W&B:")]
+    assert told.startswith("W&B: no online run (Timed out")
+    assert told.endswith("logging offline (upload later: make wandb-sync)")
+    assert "\n" not in told  # W&B's advice on init_timeout left out

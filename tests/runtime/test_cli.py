@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import (
     CONFIG_OPTIONS,
+    PACKAGE,
     ROOT,
     Main,
     RunCli,
@@ -19,11 +19,9 @@ from conftest import (
     stage_names,
     write_yaml,
 )
-from dvc.repo import Repo
+from my_project.runtime import pipeline
+from my_project.runtime.pipeline import typed
 from omegaconf import OmegaConf
-
-from {{ cookiecutter.pkg_name }}.runtime import pipeline
-from {{ cookiecutter.pkg_name }}.runtime.settings import typed
 
 
 def dvc_yaml_stages() -> list[str]:
@@ -31,15 +29,12 @@ def dvc_yaml_stages() -> list[str]:
     return [name for name in read_yaml(ROOT / "dvc.yaml")["stages"] if name != "params"]
 
 
-def test_help_lists_every_stage_and_config_group_from_any_folder(
+def test_help_from_any_folder_lists_every_config_group_option_and_the_stages_command(
     run_cli: RunCli, tmp_path: Path
 ) -> None:
-    result = run_cli("--help", cwd=tmp_path)
+    result = run_cli("--help", cwd=tmp_path)  # Hydra's help, with the project's header
     assert result.returncode == 0, result.stderr
-    for name in dvc_yaml_stages():
-        assert f"  {name} " in result.stdout
-        assert pipeline.summary(name), f"stages/{name}.py needs a module docstring"
-        assert pipeline.summary(name) in result.stdout
+    assert f"python -m {PACKAGE} stages" in result.stdout  # where the stages are listed
     listed = {
         (group.strip(), option.strip())
         for group, options in (
@@ -47,25 +42,12 @@ def test_help_lists_every_stage_and_config_group_from_any_folder(
         )
         for option in options.split(",")
     }
-    assert set(CONFIG_OPTIONS) <= listed
+    # Hydra's own groups (hydra/launcher) are in --hydra-help.
+    assert {(g, o) for g, o in CONFIG_OPTIONS if not g.startswith("hydra/")} <= listed
 
 
 def test_stages_prints_dvc_yamls_stages_in_order(main: Main) -> None:
     assert main("stages") == (0, "\n".join(dvc_yaml_stages()) + "\n", "")
-
-
-def test_exps_without_experiments_to_show_says_why_in_one_line(project: Path, main: Main) -> None:
-    code, out, err = main("exps")  # not a DVC repository
-    assert (code, out) == (2, "")
-    assert err.startswith("error: DVC cannot list experiments here: ")
-    assert err.count("\n") == 1
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    Repo.init(str(project))  # DVC, but no commit yet
-    assert main("exps") == (
-        2,
-        "",
-        "error: no experiments: commit (`git add -A && git commit`), then `make exp`\n",
-    )
 
 
 def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -> None:
@@ -77,7 +59,7 @@ def test_an_unknown_option_or_key_is_refused_naming_the_known_ones(main: Main) -
     code, _, err = main(f"stage={first}", f"{first}.no_such_key=1")
     assert code == 2
     keys = pipeline.compose(ROOT, [f"stage={first}"])[first]
-    assert err.strip().endswith(f"not a setting of {first}; known: {', '.join(keys)}")
+    assert err.strip().endswith(f"not a setting; known: {', '.join(keys)}")
 
 
 @pytest.mark.parametrize(
@@ -200,10 +182,6 @@ OUT_OF_RANGE = [
     ("train", "train.epochs=0", "train.epochs"),
     ("train", "train.epochs=-1", "train.epochs"),
     ("train", "train.batch_size=-5", "train.batch_size"),
-{%- if cookiecutter.framework == "pytorch" %}
-    ("train", "train.optimizer.lr=-0.001", "train.optimizer.lr"),
-    ("train", "train.monitor_mode=up", "train.monitor_mode"),
-{%- endif %}
     ("evaluate", "evaluate.max_points=0", "evaluate.max_points"),
 ]
 

@@ -22,13 +22,12 @@ import optuna
 import pytest
 import yaml
 from conftest import PACKAGE, ROOT, Main, RunCli, stage_names
+from my_project.runtime import cli, pipeline
+from my_project.runtime.records import RECORD, read_json, runs_dir
 from omegaconf import OmegaConf
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
-
-from {{ cookiecutter.pkg_name }}.runtime import cli, pipeline
-from {{ cookiecutter.pkg_name }}.runtime.records import RECORD, read_json, runs_dir
 
 pytestmark = pytest.mark.slow
 DEBUG = "debug=default"

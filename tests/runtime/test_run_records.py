@@ -21,28 +21,27 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from {{ cookiecutter.pkg_name }}.runtime import run as run_module
-from {{ cookiecutter.pkg_name }}.runtime.records import (
+from my_project.runtime import run as run_module
+from my_project.runtime.pipeline import (
+    LoggerSettings,
+    RuntimeSettings,
+    Settings,
+)
+from my_project.runtime.records import (
     RECORD,
     create_run_dir,
     replacing,
     runs_dir,
     write_text,
 )
-from {{ cookiecutter.pkg_name }}.runtime.run import (
+from my_project.runtime.run import (
     Metrics,
     Run,
     configure_logging,
     execute,
     exit_status,
 )
-from {{ cookiecutter.pkg_name }}.runtime.settings import (
-    LoggerSettings,
-    RuntimeSettings,
-    Settings,
-)
-from {{ cookiecutter.pkg_name }}.runtime.tracking import Tracker
+from my_project.runtime.tracking import Tracker
 
 Stage = Callable[[Any, Run], Any]
 STAGE = "probe"
@@ -226,28 +225,6 @@ def test_a_second_ctrl_c_while_the_tracker_ends_stops_the_wait_not_the_record(
     assert record["tracker"]["finish"] == "not waited for: Ctrl-C"
 
 
-def test_a_later_run_reuses_an_earlier_runs_artifact(root: Path, tmp_path: Path) -> None:
-    def first(cfg: ProbeConfig, run: Run) -> Metrics:
-        with run.artifact("model.bin") as path:
-            path.write_bytes(b"first weights")
-        return {}
-
-    earlier = run_probe(root, first)["id"]
-    target = tmp_path / "models" / "model.bin"
-
-    def second(cfg: ProbeConfig, run: Run) -> Metrics:
-        run.reuse("model.bin", earlier)
-        run.publish("model.bin", target)
-        return {}
-
-    later = run_probe(root, second)
-    assert later["status"] == "completed", later.get("error")
-    assert target.read_bytes() == b"first weights"
-    record = json.loads((runs_dir(root) / later["id"] / RECORD).read_text(encoding="utf-8"))
-    assert record["artifacts"]["model.bin"]["from_run"] == earlier
-    assert not (runs_dir(root) / later["id"] / "artifacts").exists()  # nothing copied
-
-
 def half_written(cfg: ProbeConfig, run: Run) -> Metrics:
     """A stage that fails while saving an artifact."""
     with run.artifact("model.bin") as path:
@@ -267,9 +244,7 @@ def never_written(cfg: ProbeConfig, run: Run) -> Metrics:
     [
         (half_written, "out of memory while saving"),
         (never_written, "artifact 'model.bin' was not written"),
-        (lambda cfg, run: run.reuse("model.bin", "probe_20200101T000000Z_000000"), "no run"),
-        (lambda cfg, run: run.reuse("../model.bin", "x"), "'../model.bin' must be a plain name"),
-        (lambda cfg, run: run.reuse("model.bin", ".."), "run id '..' must be a plain name"),
+        (lambda cfg, run: run.artifact("../model.bin").__enter__(), "must be a plain name"),
         (lambda cfg, run: run.publish("model.bin", Path("m.bin")), "no artifact 'model.bin'"),
         (lambda cfg, run: {"loss": math.nan}, "non-finite metrics: loss"),
         (lambda cfg, run: 0.5, "returned float; return a dict"),
@@ -277,9 +252,7 @@ def never_written(cfg: ProbeConfig, run: Run) -> Metrics:
     ids=[
         "half-written",
         "never-written",
-        "reuse-missing-run",
-        "reuse-path-as-name",
-        "reuse-path-as-run-id",
+        "path-as-name",
         "publish-unknown",
         "nan-metric",
         "metrics-not-a-dict",
