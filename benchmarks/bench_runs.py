@@ -267,7 +267,7 @@ def measure(
             shutil.rmtree(folder)
         progress(f"running runs ls --last {LAST} {repeats} times")
         last, count_line = ls_times(project, repeats, "--last", LAST)
-        expected = f"{recent:,} of {count:,} runs in runs/"
+        expected = f"{recent:,} run{'s' * (recent != 1)} in runs/"  # the matching ones
         if count_line != expected:
             raise SystemExit(
                 f"error: `runs ls --last {LAST}` printed {count_line!r}, not {expected!r}"

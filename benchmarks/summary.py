@@ -267,7 +267,6 @@ def tracking(measures: Record) -> list[Row]:
     return rows
 
 
-# The results files, in the order of the sections, and the rows each gives.
 def torch(measures: Record) -> list[Row]:
     """The pytorch variant's training throughput against a bare loop, and its setup."""
     rows = []
@@ -284,6 +283,33 @@ def torch(measures: Record) -> list[Row]:
     return rows
 
 
+def project(measures: Record) -> list[Row]:
+    """A generated project's own `make test` on a clean bake, and its default lock's size."""
+    test, goal = measures["make_test"], measures["max_seconds"]
+    figure = f"{duration(test['median'])}, {measures['counts'].get('passed', 0)} passed"
+    if test["median"] > goal:
+        figure = f"**{figure}, over the goal**"
+    locks, most = measures["lock_packages"], measures["max_packages"]
+    others = "; ".join(f"{answers}: {n}" for answers, n in locks.items() if answers != "default")
+    entries = f"{locks['default']}"
+    if locks["default"] > most:
+        entries = f"**{entries}, over the goal**"
+    return [
+        Row(
+            f"A generated project's own `make test`, clean bake, no byte-code yet "
+            f"(goal {goal:g} s)",
+            figure,
+            runs(test),
+        ),
+        Row(
+            f"`[[package]]` entries of the default bake's `uv.lock` (goal {most}; {others})",
+            entries,
+            "",
+        ),
+    ]
+
+
+# The results files, in the order of the sections, and the rows each gives.
 SECTIONS: dict[str, Callable[[Record], list[Row]]] = {
     "foundation": foundation,
     "install": install,
@@ -295,6 +321,7 @@ SECTIONS: dict[str, Callable[[Record], list[Row]]] = {
     "suite": suite,
     "size": size,
     "torch": torch,
+    "project": project,
 }
 
 

@@ -18,6 +18,7 @@ from conftest import ROOT, require_ok, run
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_install
+import bench_project
 import bench_size
 import bench_suite
 import summary
@@ -34,6 +35,7 @@ SCRIPTS = (
     "suite",
     "size",
     "torch",
+    "project",
 )
 # Scripts whose smoke run installs the pytorch variant (CUDA torch): under `make test-pytorch`.
 PYTORCH_SCRIPTS = ("torch",)
@@ -233,6 +235,65 @@ def test_a_runtime_over_its_budget_is_called_out() -> None:
     assert "over the budget" in row.median
     (row,) = summary.size(bench_size.measures("pkg", counts, 1400))
     assert "over" not in row.median
+
+
+# A lock in miniature: the project needs a[x] and b; a's extra x brings c; c and b share d.
+LOCK = [
+    {
+        "name": "proj",
+        "version": "0.1.0",
+        "source": {"editable": "."},
+        "dependencies": [{"name": "a", "extra": ["x"]}, {"name": "b"}],
+        "dev-dependencies": {"dev": [{"name": "e"}]},
+    },
+    {"name": "a", "version": "1", "optional-dependencies": {"x": [{"name": "c"}]}},
+    {"name": "b", "version": "1", "dependencies": [{"name": "d", "version": "2"}]},
+    {"name": "c", "version": "1", "dependencies": [{"name": "d", "version": "1"}]},
+    {"name": "d", "version": "1"},
+    {"name": "d", "version": "2"},
+    {"name": "e", "version": "1", "dependencies": [{"name": "d", "version": "1"}]},
+]
+
+
+@pytest.mark.render
+def test_dependency_trees_follow_extras_versions_and_groups() -> None:
+    """Each direct dependency owns what only it reaches; what two reach is shared."""
+    trees, shared = bench_project.dependency_trees(LOCK)
+    found = {tree.name: (tree.group, tree.extras, sorted(tree.alone)) for tree in trees}
+    assert found == {
+        "a": ("main", ("x",), [("a", "1"), ("c", "1")]),
+        "b": ("main", (), [("b", "1"), ("d", "2")]),
+        "e": ("dev", (), [("e", "1")]),
+    }
+    assert shared == 1  # d 1, through a[x] and e
+    assert [tree.name for tree in trees] == ["a", "b", "e"]
+    assert bench_project.names(trees[0]) == "`c`"
+
+
+@pytest.mark.render
+def test_a_lock_without_its_project_is_refused() -> None:
+    """The trees start from the project's own entry; a lock without one is named."""
+    with pytest.raises(SystemExit, match="0 entries for the project"):
+        bench_project.dependency_trees(LOCK[1:])
+
+
+@pytest.mark.render
+def test_a_slow_generated_test_run_or_a_heavy_lock_is_called_out() -> None:
+    """The summary rows say when `make test` or the default lock is over its goal."""
+    figures = {
+        "make_test": {"median": 75.0, "min": 70.0, "max": 80.0, "samples": [70.0, 75.0, 80.0]},
+        "counts": {"passed": 30},
+        "max_seconds": 60.0,
+        "lock_packages": {"default": 190, "search=optuna": 196},
+        "max_packages": 180,
+    }
+    test_row, lock_row = summary.project(figures)
+    assert test_row.median == "**75.0 s, 30 passed, over the goal**"
+    assert test_row.runs == "3"
+    assert lock_row.median == "**190, over the goal**"
+    assert "search=optuna: 196" in lock_row.measure
+    within = {**figures, "max_seconds": 80.0, "max_packages": 190}
+    assert [row.median for row in summary.project(within)] == ["75.0 s, 30 passed", "190"]
 
 
 @pytest.mark.render

@@ -192,7 +192,8 @@ def test_a_stage_added_as_the_readme_says_runs_and_a_forgotten_step_is_refused(
         assert dvc_ran(refused) == []
     with (project / "dvc.yaml").open("a", encoding="utf-8") as dvc_yaml:
         dvc_yaml.write(entry)
-    result = require_ok(make(project, "repro"))
+    require_ok(make(project, "params"))  # the README: once, before a plain `dvc repro`
+    result = require_ok(uv_run(project, "dvc", "repro"))
     assert dvc_ran(result) == ["params", name]
     assert stages(project)[-1] == name
     assert read_record(newest(project, name))["status"] == "completed"

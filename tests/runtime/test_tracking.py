@@ -121,8 +121,8 @@ def test_auto_mode_logs_offline_without_wandb_mode_even_when_logged_in(
 
 def test_the_null_tracker_keeps_nothing_and_says_so(tmp_path: Path) -> None:
     tracker = Tracker()
-    tracker.log({"loss": 1.0}, step=3)
-    tracker.log_artifact(tmp_path / "model.pkl", "model.pkl", "model")
+    tracker.send(log={"loss": 1.0}, step=3)
+    tracker.send(artifact=str(tmp_path / "model.pkl"), type="model")
     assert tracker.finish({"loss": 0.5}, 0) == {"tracker": "none"}
 
 
@@ -162,12 +162,12 @@ def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
     run_dir.mkdir()
     tracker = start(wandb_logger(), run_dir)
     assert tracker.helper is not None
-    tracker.log({"train_rmse": 60.0, "val_rmse": 61.5}, step=0)
-    tracker.log({"train_rmse": 55.0, "val_rmse": 57.0}, step=1)
+    tracker.send(log={"train_rmse": 60.0, "val_rmse": 61.5}, step=0)
+    tracker.send(log={"train_rmse": 55.0, "val_rmse": 57.0}, step=1)
     model = run_dir / "artifacts" / "model.pkl"
     model.parent.mkdir()
     model.write_bytes(b"weights")
-    tracker.log_artifact(model, "model.pkl", "model")
+    tracker.send(artifact=str(model), type="model")
     info = tracker.finish({"val_rmse": 57.0}, 0)
     assert info["tracker"] == "wandb"
     assert "wandb_url" not in info  # offline: nothing was uploaded

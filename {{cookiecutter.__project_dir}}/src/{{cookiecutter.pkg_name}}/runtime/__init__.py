@@ -4,13 +4,5 @@ from .records import UsageError, replacing, write_text
 from .run import Metrics, Run, load_config, run_stage
 from .runs import find_runs
 
-__all__ = [
-    "Metrics",
-    "Run",
-    "UsageError",
-    "find_runs",
-    "load_config",
-    "replacing",
-    "run_stage",
-    "write_text",
-]
+__all__ = ["Metrics", "Run", "UsageError", "find_runs", "load_config", "replacing", "run_stage"]
+__all__ += ["write_text"]

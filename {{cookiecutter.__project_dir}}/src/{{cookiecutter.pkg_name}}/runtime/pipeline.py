@@ -106,7 +106,9 @@ def find_project_root() -> Path:
 def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
     """The runtime settings, the stage function, its checked section and the whole config."""
     if stage not in (names := stage_names(root)):
-        hint = f"; stages/{stage}.py exists: add it to dvc.yaml" * bool(_module(stage))
+        hint = (
+            f"; stages/{stage}.py exists: add it to dvc.yaml" * (STAGES / f"{stage}.py").is_file()
+        )
         raise UsageError(f"unknown stage '{stage}' (dvc.yaml has: {', '.join(names)}){hint}")
     function, schema = load_stage(stage)
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
@@ -137,7 +139,7 @@ def stage_names(root: Path) -> list[str]:
 
 def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
     """Import stage `name`; return its function and the dataclass its `cfg` argument takes."""
-    if _module(name) is None:
+    if name.startswith("_") or not (STAGES / f"{name}.py").is_file():
         raise UsageError(f"stage '{name}' has no module: write src/{PACKAGE}/stages/{name}.py")
     function = getattr(importlib.import_module(f"{PACKAGE}.stages.{name}"), name, None)
     if not callable(function):
@@ -297,8 +299,3 @@ def _imported(name: str, seen: set[str]) -> set[str]:
     for module in {m for m in found if (STAGES / f"{m}.py").is_file()} - seen:
         seen |= _imported(module, seen | {name})
     return seen | {name}
-
-
-def _module(name: str) -> Path | None:
-    path = STAGES / f"{name}.py"
-    return path if path.is_file() and not name.startswith("_") else None

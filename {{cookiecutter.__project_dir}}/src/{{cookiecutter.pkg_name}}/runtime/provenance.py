@@ -20,9 +20,8 @@ DIFF_LIMIT = 1_000_000  # bytes of git.diff kept
 DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `git apply` reads
 READ = ("conf/", "src/")  # where a run's config and code are: an untracked file there is a change
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
-# The shapes of B2, W&B and AWS keys: runs redact them, the commit hook (.hooks/find_keys.py)
-# refuses them. A key starts where no longer word goes on (or after an escape such as `\n`); a
-# hex or AWS key also ends where its word does. Where a pattern has a group, that is the key.
+# B2, W&B and AWS keys: runs redact them, the commit hook (.hooks/find_keys.py) refuses them. A key
+# starts after no word character or after an escape (`\n`); a pattern's group, if any, is the key.
 _START, _END = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]))", r"(?![0-9A-Za-z])"
 KEYS = {
     "B2 application key": r"(?<![+/])" + _START + r"K00[0-9][0-9A-Za-z+/]{27}",
@@ -34,8 +33,7 @@ KEYS = {
     r"[0-9a-f]{40}" + _END,
     "AWS access key id": _START + r"(?:AKIA|ASIA)(?![0-9A-Z]{9}EXAMPLE)[0-9A-Z]{16}" + _END,
 }
-# Runs also redact the value of any setting named like a secret (secret_access_key, password,
-# token, X_KEY; a name of at most 100 characters: no backtracking) after `=` or `:`.
+# Runs also redact any value after `=` or `:` of a name like a secret's (password, token, X_KEY).
 SETTING = (
     r"(?i:(?<![\w-])[\w-]{0,100}(?:secret|password|passwd|token|_key|key_?id)[\"']?[ \t]*"
     r"(?::|=(?!=))[ \t]*(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+))"
@@ -44,12 +42,8 @@ SECRET = re.compile("|".join([*KEYS.values(), SETTING]))
 
 
 def redact(text: str) -> str:
-    """Return `text` with anything that looks like a credential replaced by [REDACTED]."""
-
-    def hide(found: re.Match[str]) -> str:  # the key: the group, or the whole match
-        return found[0][: found.start(found.lastindex or 0) - found.start()] + "[REDACTED]"
-
-    return SECRET.sub(hide, text)
+    """`text` with each credential (a pattern's group, or its whole match) as [REDACTED]."""
+    return SECRET.sub(lambda m: m[0][: m.start(m.lastindex or 0) - m.start()] + "[REDACTED]", text)
 
 
 def scrub(value: Any, name: str = "") -> Any:

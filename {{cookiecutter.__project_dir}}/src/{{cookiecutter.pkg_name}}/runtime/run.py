@@ -65,7 +65,7 @@ class Run:
         values = {key: _number(value) for key, value in metrics.items()}
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as lines:  # one per call
             lines.write(json.dumps({"step": step, **values}) + "\n")
-        self.tracker.log(values, step=step)
+        self.tracker.send(log=values, step=step)
 
     def note(self, **facts: Any) -> None:
         """Keep facts that are not metrics (the task a stage chose) in run.json and the tracker."""
@@ -80,7 +80,7 @@ class Run:
             if not partial.is_file():
                 raise FileNotFoundError(f"artifact '{name}' was not written to the path given")
         self.artifacts[name] = {"path": f"{ARTIFACTS}/{name}", "kind": kind}
-        self.tracker.log_artifact(final, name, kind)
+        self.tracker.send(artifact=str(final), type=kind)
 
     def publish(self, name: str, target: Path) -> None:
         """Copy an artifact of this run to a fixed output path, such as a DVC output."""
@@ -134,9 +134,8 @@ def _stop(signum: int, frame: FrameType | None, hold: bool = False) -> None:
     _stopped.append(stop)
     if hold:  # until the run's first record exists, so that no folder lacks one
         return
-    if signum != signal.SIGINT:  # raised where Python drops exceptions (a __del__, a weakref
-        # callback), a scheduler's one SIGTERM would be lost: it comes again in a second, until
-        # the run takes it (a Ctrl-C lost: the user presses again)
+    if signum != signal.SIGINT:  # raised where Python drops it (a __del__), a scheduler's one
+        # SIGTERM would be lost: it comes again each second until the run takes it
         main = threading.main_thread().ident or 0
         _again.append(threading.Timer(1.0, signal.pthread_kill, (main, signum)))
         _again[-1].daemon = True
@@ -213,8 +212,6 @@ def execute(
             seed_everything(settings.seed)
             stage_function(stage_config, Run("-", Path(folder), stage, log, resumed_from=resumed))
         return {"status": "completed"}
-{%- else %}
-    earlier: dict[str, Any] | None = None  # the pytorch variant's train goes on from one
 {%- endif %}
     main, _stopped[:] = threading.current_thread() is threading.main_thread(), []
     signals = (signal.SIGTERM, signal.SIGINT) if main else ()  # stops, recorded as interrupted
@@ -225,13 +222,17 @@ def execute(
     except BaseException:
         _taken(previous)
         raise
-    earlier_dir = None if earlier is None else runs / str(earlier["id"])
-    run = Run(run_id, run_dir, stage, log, resumed_from=earlier_dir)
+{%- if cookiecutter.framework == "pytorch" %}
+    resumed = None if earlier is None else runs / str(earlier["id"])
+    run = Run(run_id, run_dir, stage, log, resumed_from=resumed)
+{%- else %}
+    run = Run(run_id, run_dir, stage, log)
+{%- endif %}
     overrides, config = [redact_arg(str(o)) for o in overrides], scrub(dict(config))  # no keys
     record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=overrides,
         status="running", mode=settings.runtime.mode, pid=os.getpid(), host=socket.gethostname(),
         argv=[redact_arg(arg) for arg in sys.argv], job=records.cluster_job(),
-        resumed_from=earlier and earlier["id"], started=_now())  # fmt: skip
+        resumed_from=run.resumed_from and run.resumed_from.name, started=_now())  # fmt: skip
     started, error, metrics = time.perf_counter(), None, {}
     try:
         records.write_json(run_dir / records.RECORD, record)  # first: no folder lacks a record
@@ -243,8 +244,10 @@ def execute(
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
         group = redact_arg(os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name)
         names = dict(name=run_id, group=group, job_type=stage, config=config)
+{%- if cookiecutter.framework == "pytorch" %}
         if wandb_id := ((earlier or {}).get("tracker") or {}).get("wandb_id"):
             names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
+{%- endif %}
         run.tracker = open_tracker(settings.logger, run_dir, debug, **names)  # starts meanwhile
         provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
         run.tracker.send(config={"provenance": provenance})  # W&B's config: provenance too

@@ -40,18 +40,11 @@ class Tracker:
             log.warning("W&B: %s", message["note"])
 
     def send(self, **message: Any) -> None:
-        """Pass one call to the helper (a helper that died is told of in `finish`)."""
+        """Pass one call to the helper: config=, log= and step=, artifact= and type= (a helper
+        that died is told of in `finish`)."""
         with contextlib.suppress(OSError, ValueError, AttributeError):  # its pipe is gone, or none
             self.helper.stdin.write(json.dumps(message, default=str) + "\n")  # type: ignore[union-attr]
             self.helper.stdin.flush()  # type: ignore[union-attr]
-
-    def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Record metrics, optionally at a step (an epoch)."""
-        self.send(log=dict(metrics), step=step)
-
-    def log_artifact(self, path: Path, name: str, kind: str) -> None:
-        """Keep a file the run produced (a model, a plot) as an artifact named after both."""
-        self.send(artifact=str(path), type=kind)
 
     def finish(self, summary: Mapping[str, Any], exit_code: int) -> dict[str, str]:
         """Store the final metrics, close the run with the stage's exit code, say where it went."""
