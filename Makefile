@@ -57,9 +57,9 @@ lint: $(VENV) ## Lint the template's own Python (hooks, scripts, tests, benchmar
 	$(UV) run --frozen ruff format --check local_extensions.py hooks scripts tests benchmarks
 
 # Every benchmark runs even if one fails, so that the summary shows all that was measured.
-bench: $(VENV) ## Measure bake, setup, uv vs pip, start-up, DVC, runs ls, overhead, W&B, table stages vs pandas, test tiers, runtime size, pytorch vs a bare loop (~30 min); writes docs/benchmarks.md
+bench: $(VENV) ## Measure bake, setup, uv vs pip, start-up, DVC, runs ls, overhead, W&B, table stages vs pandas, test tiers, runtime size, pytorch vs a bare loop, a generated project's own tests and lock (~33 min); writes docs/benchmarks.md
 	@failed=""; \
-	for name in foundation install pipeline runs overhead tracking tables suite size torch; do \
+	for name in foundation install pipeline runs overhead tracking tables suite size torch project; do \
 		echo "== benchmarks/bench_$$name.py"; \
 		$(UV) run --frozen python benchmarks/bench_$$name.py --uv $(UV) || failed="$$failed $$name"; \
 	done; \

@@ -3,7 +3,8 @@
 Every request's method, path and headers are recorded, so tests can assert what
 DVC sent. The server can be told to go down after N uploads (a network failure
 in the middle of a push) and started again on the same port; the stored objects
-survive, as they would on B2.
+survive, as they would on B2. Told a key id (`key_id`), it refuses requests signed
+with any other, as B2 refuses a key it does not know (moto alone takes any key).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, make_server
 
 StartResponse = Callable[..., Any]
+# B2's answer to a key it does not know (its S3 API speaks S3's error format).
+UNKNOWN_KEY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>'
+    b"<Message>Malformed Access Key Id</Message></Error>"
+)
 # The bucket of the session's `server` fixture (tests/conftest.py), and a made-up key.
 BUCKET = "lab-results-2026"
 REGION = "eu-central-003"
@@ -39,6 +45,7 @@ class S3Server:
 
     requests: list[Request] = field(default_factory=list)
     fail_after_puts: int | None = None
+    key_id: str | None = None
     port: int = 0
     _app: Any = None
     _server: BaseWSGIServer | None = None
@@ -116,4 +123,11 @@ class S3Server:
             threading.Thread(target=self.stop, daemon=True).start()
             start_response("503 Service Unavailable", [("Content-Length", "0")])
             return [b""]
+        signed = headers.get("authorization", "").partition("Credential=")[2].split("/")[0]
+        if self.key_id is not None and signed != self.key_id:
+            length = str(len(UNKNOWN_KEY))
+            start_response(
+                "403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", length)]
+            )
+            return [UNKNOWN_KEY]
         return self._app(environ, start_response)  # type: ignore[no-any-return]

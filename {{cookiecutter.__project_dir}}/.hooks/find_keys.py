@@ -47,7 +47,7 @@ KEY_WORDS = re.compile(r"(?i)key|token|secret|passw|login|wandb|credential")
 ALLOWLIST = "pragma: allowlist secret"
 ALLOWLIST_NEXT = "pragma: allowlist nextline secret"
 ADVICE = """\
-find-keys: keys belong outside git: `make b2-login` (B2, into .dvc/config.local),
+find-keys: keys belong outside git: `make b2-login` (B2, into .dvc/b2-credentials),
 `wandb login` (W&B, into ~/.netrc), or .env (git-ignored). A key that was ever
 committed or pushed: revoke it first. Not a key: end its line with
 `# pragma: allowlist secret`."""

@@ -196,3 +196,5 @@ def main() -> None:
     except BrokenPipeError:  # `runs ls | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
         sys.exit(0)
+    except OSError as error:  # `runs rm` meeting a folder it may not delete
+        sys.exit(f"error: {error}")
