@@ -46,7 +46,7 @@ import json, time
 from pathlib import Path
 from omegaconf import OmegaConf
 from {pkg}.runtime import run as runtime, pipeline
-from {pkg}.runtime.cli import prepared
+from {pkg}.runtime.pipeline import prepared
 
 def nothing(cfg, run):  # the stage body: nothing at all
     return {{"value": 1.0}}
