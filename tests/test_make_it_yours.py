@@ -34,6 +34,27 @@ pytestmark = pytest.mark.e2e
 DATA = "clinic"  # the researcher's data set: conf/data/clinic.yaml
 CSV = "data/raw/clinic.csv"
 TARGET = "progression"  # its target column, named unlike the bundled example's
+COUNT = '''"""Count to ten: a stage of the researcher's own, in place of the example's."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..runtime import Metrics, Run, write_text
+
+
+@dataclass
+class CountConfig:
+    """Section `count` of conf/config.yaml."""
+
+    output_json: str
+
+
+def count(cfg: CountConfig, run: Run) -> Metrics:
+    """Write the numbers one to ten."""
+    write_text(Path(cfg.output_json), json.dumps(list(range(1, 11))))
+    return {"numbers": 10}
+'''
 
 
 def write_table(project: Path, rows: int | None = None) -> None:
@@ -149,6 +170,40 @@ def test_editing_the_data_file_reruns_prepare_and_what_follows(project: Path) ->
     commit(project, "Fewer rows")
 
 
+def test_a_copied_bundled_data_config_with_its_source_and_target_changed_watches_the_file(
+    project: Path,
+) -> None:
+    text = (project / "conf/data/diabetes.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"^source: \S+", f"source: {CSV}", text, flags=re.MULTILINE)
+    text = re.sub(r"^target: \S+", f"target: {TARGET}", text, flags=re.MULTILINE)
+    (project / "conf/data/copied.yaml").write_text(text, encoding="utf-8")
+    edit(project / "conf/config.yaml", r"^(  - data: )\w+", r"\g<1>copied")
+    require_ok(make(project, "repro"))
+    write_table(project, rows=300)  # the researcher's table changes
+    assert "prepare" in changed_stages(require_ok(make(project, "status")).stdout)
+    restore(project)
+
+
+def test_a_module_of_the_users_that_train_imports_is_one_of_its_deps(project: Path) -> None:
+    stages_dir = project / "src" / project.name / "stages"
+    (stages_dir / "_width.py").write_text("WIDTH = 3\n", encoding="utf-8")
+    edit(
+        stages_dir / "train.py",
+        r"^(from \._io import)",
+        r"from ._width import WIDTH  # noqa: F401\n\1",
+    )
+    refused = make(project, "repro")  # its deps miss the module: refused before DVC runs
+    assert refused.returncode != 0
+    assert "_width.py (its code): add it to its deps" in refused.stderr
+    assert dvc_ran(refused) == []
+    module = f"src/{project.name}/stages/_width.py"
+    edit(project / "dvc.yaml", r"^(      - src/\w+/stages/train\.py)$", rf"\1\n      - {module}")
+    require_ok(make(project, "repro"))
+    (stages_dir / "_width.py").write_text("WIDTH = 4\n", encoding="utf-8")
+    assert "train" in changed_stages(require_ok(make(project, "status")).stdout)
+    restore(project)
+
+
 def test_after_a_conf_edit_make_status_names_what_make_repro_reruns(project: Path) -> None:
     config = project / "conf/config.yaml"
     epochs = int(re.search(r"^  epochs: (\d+)", config.read_text("utf-8"), re.MULTILINE)[1])  # type: ignore[index]
@@ -229,3 +284,37 @@ def test_the_projects_own_tests_pass_after_the_researchers_edits(project: Path) 
     require_ok(make(project, "use-b2", BUCKET="somebucket"))
     result = require_ok(make(project, "test"))
     assert " passed" in result.stdout
+
+
+def test_the_projects_own_tests_pass_with_a_classification_table_as_the_default(
+    project: Path,
+) -> None:
+    edit(project / "conf/config.yaml", r"^(  - data: )\w+", r"\g<1>breast_cancer")
+    result = require_ok(make(project, "test"))
+    assert " passed" in result.stdout
+    restore(project)
+
+
+def test_the_projects_own_tests_pass_with_the_example_stages_replaced_by_the_users(
+    project: Path,
+) -> None:
+    pipeline = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))
+    for name in stages(project):
+        del pipeline["stages"][name]
+        (project / "src" / project.name / "stages" / f"{name}.py").unlink()
+    pipeline.pop("plots", None)
+    pipeline["stages"]["count"] = {
+        "cmd": f"python -m {project.name} stage=count",
+        "deps": [f"src/{project.name}/stages/count.py"],
+        "params": ["count"],
+        "outs": ["${count.output_json}"],
+    }
+    (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False), encoding="utf-8")
+    with (project / "conf/config.yaml").open("a", encoding="utf-8") as config:
+        config.write("\ncount:                               # count to ten\n")
+        config.write("  output_json: ${root}/reports/count.json  # what it writes\n")
+    (project / "src" / project.name / "stages" / "count.py").write_text(COUNT, encoding="utf-8")
+    require_ok(make(project, "params"))
+    result = require_ok(make(project, "test"))
+    assert " passed" in result.stdout
+    restore(project)

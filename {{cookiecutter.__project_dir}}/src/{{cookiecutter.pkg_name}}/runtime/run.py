@@ -30,10 +30,10 @@ from . import records
 from .provenance import record as record_provenance
 from .provenance import redact_arg, scrub
 from .records import UsageError, check_name, replacing
-from .tracking import Tracker, open_tracker
 {%- if cookiecutter.framework == "pytorch" %}
 from .resume import earlier_run, follower  # the pytorch variant's: resume, requeue, DDP
 {%- endif %}
+from .tracking import Tracker, open_tracker
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
