@@ -217,6 +217,8 @@ def test_killing_dvc_ends_the_stage_it_ran_as_interrupted(
         config.write_text(text, encoding="utf-8")
         require_ok(make(project, "params"))
     assert record["status"] == "interrupted"
+    while Path(f"/proc/{stage}").exists() and time.monotonic() < deadline:  # its record, then exit
+        time.sleep(0.2)
     assert not Path(f"/proc/{stage}").exists()
     lost = sum(not (new[0] / name).is_file() for name in ("run.json", "run.log", "config.yaml"))
     reliability.record(
