@@ -14,7 +14,9 @@ import types
 from pathlib import Path
 
 import pytest
-from my_project.runtime.provenance import gpus, record
+from my_project.runtime.pipeline import LoggerSettings, Settings
+from my_project.runtime.resume import gpus
+from my_project.runtime.run import execute
 
 needs_sh = pytest.mark.skipif(sys.platform == "win32", reason="shell scripts stand in for tools")
 
@@ -26,10 +28,10 @@ def tool(folder: Path, name: str, script: str) -> None:
     path.chmod(0o755)
 
 
-def test_the_record_lists_the_gpus(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    record(tmp_path, run_dir, [], seed=0)
+def test_a_runs_provenance_lists_the_gpus(tmp_path: Path) -> None:
+    settings = Settings(stage="probe", seed=0, root=str(tmp_path), logger=LoggerSettings())
+    record = execute(settings, lambda cfg, run: {}, object(), {}, [])
+    run_dir = tmp_path / "runs" / record["id"]
     facts = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
     assert facts["gpus"] == gpus()
 

@@ -7,9 +7,6 @@ import os
 import platform
 import re
 import subprocess
-{%- if cookiecutter.framework == "pytorch" %}
-import sys
-{%- endif %}
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -63,7 +60,7 @@ def redact_arg(arg: str) -> str:
     return f"{key}={scrub(value, key)}" if sep else redact(arg)
 
 
-def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, Any]:
+def record(root: Path, run_dir: Path, argv: list[str], seed: int, **more: Any) -> dict[str, Any]:
     """Write provenance.json, and git.diff of tracked files (cut at 1 MB, redacted) to `run_dir`."""
     git = ["git", "--no-optional-locks", "-C", str(root)]  # a `git commit` alongside never waits
     head = _run(*git, "rev-parse", "HEAD", "--abbrev-ref", "HEAD").split()
@@ -78,10 +75,7 @@ def record(root: Path, run_dir: Path, argv: list[str], seed: int) -> dict[str, A
     facts["untracked"] = untracked  # a run may read them: they are not in the commit
     facts["uv_lock_sha256"] = sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
     facts.update(python=platform.python_version(), platform=platform.platform())
-    facts.update(host=platform.node(), cpus=os.cpu_count())
-{%- if cookiecutter.framework == "pytorch" %}
-    facts["gpus"] = gpus()  # GPU model and memory: the numbers of a run depend on them
-{%- endif %}
+    facts.update(host=platform.node(), cpus=os.cpu_count(), **more)  # a variant's own facts
     write_json(run_dir / "provenance.json", facts)
     return {key: facts[key] for key in SUMMARY}
 
@@ -102,15 +96,3 @@ def _run(*command: str) -> str:
         ran = subprocess.run(command, capture_output=True, errors="replace", timeout=10, check=True)
         return ran.stdout
     return ""
-
-{%- if cookiecutter.framework == "pytorch" %}
-
-
-def gpus() -> list[str]:
-    """The GPUs nvidia-smi reports, and the CUDA devices of a torch the stage already imported."""
-    found = _run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader").split("\n")
-    with contextlib.suppress(Exception):  # no torch imported (importing costs seconds), broken CUDA
-        cuda = sys.modules["torch"].cuda
-        found += map(cuda.get_device_name, range(cuda.device_count() if cuda.is_available() else 0))
-    return [str(name).strip() for name in found if str(name).strip()]
-{%- endif %}

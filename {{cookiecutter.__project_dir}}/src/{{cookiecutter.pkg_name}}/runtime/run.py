@@ -30,10 +30,8 @@ from . import records
 from .provenance import record as record_provenance
 from .provenance import redact_arg, scrub
 from .records import UsageError, check_name, replacing
-{%- if cookiecutter.framework == "pytorch" %}
-from .resume import earlier_run, follower  # the pytorch variant's: resume, requeue, DDP
-{%- endif %}
-from .tracking import Tracker, open_tracker
+{% if cookiecutter.framework == "pytorch" %}from .resume import earlier_run, follower, gpus  # resume, requeue, DDP
+{% endif %}from .tracking import Tracker, open_tracker
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -249,7 +247,7 @@ def execute(
             names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
 {%- endif %}
         run.tracker = open_tracker(settings.logger, run_dir, debug, **names)  # starts meanwhile
-        provenance = record_provenance(Path.cwd(), run_dir, list(sys.argv), settings.seed)
+        provenance = record_provenance(Path.cwd(), run_dir, sys.argv, settings.seed{% if cookiecutter.framework == "pytorch" %}, gpus=gpus(){% endif %})
         run.tracker.send(config={"provenance": provenance})  # W&B's config: provenance too
         log.info("run %s: stage %s started (folder %s)", run_id, stage, run_dir)
         seed_everything(settings.seed)

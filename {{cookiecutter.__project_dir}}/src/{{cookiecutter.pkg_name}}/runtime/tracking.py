@@ -57,12 +57,6 @@ class Tracker:
 
 def prestart() -> None:
     """Start the helper: W&B's start-up (about 2 s) runs while the command composes its config."""
-{%- if cookiecutter.framework == "pytorch" %}
-    from .resume import follower
-
-    if follower():  # DDP's other processes: no tracker of their own
-        return
-{%- endif %}
     if not _helper and os.environ.get("WANDB_MODE") != "disabled":
         _helper.append(_start())
 

@@ -4,10 +4,13 @@ beside rank 0 but keep no run folder, record or tracker of their own)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from .provenance import _run
 from .records import RECORD, RUN_ID, UsageError, check_name, cluster_job, read_json
 
 # Set in the other processes of a multi-process run (Lightning's DDP, torchrun, SLURM tasks).
@@ -42,3 +45,12 @@ def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
         raise UsageError(f"{stage}.resume: no run '{wanted}' in {runs}; see `runs ls`")
     os.environ[RESUMED] = str(wanted or "")  # for DDP's other processes
     return None if wanted is None else read_json(runs / str(wanted) / RECORD)
+
+
+def gpus() -> list[str]:
+    """The GPUs nvidia-smi reports, and the CUDA devices of a torch the stage already imported."""
+    found = _run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader").split("\n")
+    with contextlib.suppress(Exception):  # no torch imported (importing costs seconds), broken CUDA
+        cuda = sys.modules["torch"].cuda
+        found += map(cuda.get_device_name, range(cuda.device_count() if cuda.is_available() else 0))
+    return [str(name).strip() for name in found if str(name).strip()]
