@@ -173,7 +173,9 @@ def size(measures: Record) -> list[Row]:
     """The runtime's line count, against its budget."""
     total, budget = measures["runtime"]["total"], measures["max_lines"]
     figure = f"{total:,} lines in {len(measures['runtime']['modules'])} modules"
-    if total > budget:
+    if sources := (measures.get("sources") or {}).get("total"):  # with every option's block
+        figure += f" ({sources:,} in the template's sources)"
+    if max(total, sources or 0) > budget:
         figure = f"**{figure}, over the budget**"
     return [
         Row(

@@ -2,9 +2,10 @@
 
 At most 1,300 lines over `runtime/*.py` (as `wc -l` counts them; the bake is what ruff
 formats, which the quality tier checks), no import cycle among its modules, function-local
-imports included, and `cli.py` on top: no runtime module imports it. Options add modules of
-their own (search.py, the pytorch variant's resume.py), each importing the core, never the
-other way.
+imports included, and `cli.py` on top: no runtime module imports it. The template's own
+runtime sources, every option's Jinja block written out, stay within the same budget.
+Options add modules of their own (search.py, the pytorch variant's resume.py), each
+importing the core, never the other way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import Bakery
+from conftest import ROOT, Bakery
 
 pytestmark = pytest.mark.render
 BUDGET = 1300
@@ -71,4 +72,11 @@ def test_the_default_runtime_is_within_its_line_budget(bakery: Bakery) -> None:
     project = bakery()
     modules = sorted((project / "src" / project.name / "runtime").glob("*.py"))
     lines = {path.name: path.read_bytes().count(b"\n") for path in modules}
+    assert sum(lines.values()) <= BUDGET, lines
+
+
+def test_the_template_runtime_sources_with_their_option_blocks_are_within_the_budget() -> None:
+    sources = ROOT / "{{cookiecutter.__project_dir}}/src/{{cookiecutter.pkg_name}}/runtime"
+    lines = {path.name: path.read_bytes().count(b"\n") for path in sorted(sources.glob("*.py"))}
+    assert len(lines) > 1, sources
     assert sum(lines.values()) <= BUDGET, lines

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import pipeline
 from .records import UsageError, write_text
+from .tracking import prestart
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -92,9 +93,8 @@ def stage_with_hydra(root: Path) -> int:
                 return
 {%- endif %}
             stop_with(int(os.environ[LAUNCHER]))  # a worker of this process
-            settings, function, section, config = pipeline.prepared(root, cfg, str(cfg.stage))
-            overrides = hydra_config.overrides.task
-            record = execute(settings, function, section, config, overrides, sweep)
+            prepared = pipeline.prepared(root, cfg, str(cfg.stage))
+            record = execute(*prepared, hydra_config.overrides.task, sweep)
         except UsageError as error:  # refused before the run began (a run logs its own)
             print(f"error: {error}", file=sys.stderr)
             failed.append(2)
@@ -141,9 +141,8 @@ def hydra_error(root: Path, error: BaseException) -> str:
         keys = ", ".join(section) if isinstance(section, DictConfig) else "see --help"
         return f"{key[1]} is not a setting; known: {keys}"
     if message.startswith("LexerNoViableAltException: "):  # a character Hydra's grammar lacks
-        override = message.splitlines()[0].split(": ", 1)[1]
-        name, _, value = override.partition("=")
-        return f"cannot read the override {override}: quote the value, as in '{name}=\"{value}\"'"
+        name, _, value = message.splitlines()[0].split(": ", 1)[1].partition("=")
+        return f"cannot read the override {name}={value}; quote the value: '{name}=\"{value}\"'"
     return f"{message.splitlines()[0]}; see --help"
 
 
@@ -184,8 +183,6 @@ def main() -> None:
         if os.environ.get("DVC_STAGE"):  # set by DVC for every stage command it runs
             use_sources_of(root)
         if not {"-m", "--multirun", "logger=none", "debug=default", "--help", "-h"} & {*args}:
-            from .tracking import prestart
-
             prestart()  # W&B's start-up, beside the config's; unused if tracking is off
         if os.environ.get("DVC_STAGE"):
             sys.exit(stage_under_dvc(root, args))

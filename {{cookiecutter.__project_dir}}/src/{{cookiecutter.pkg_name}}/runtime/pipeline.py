@@ -30,6 +30,7 @@ MISSING = "params.yaml was missing or broken"  # what stale() says then
 UNSET = "(not set)"  # a key on one side only
 NO_STAGE = "dvc.yaml has no stage to run: add one (README: Add a stage)"
 T = TypeVar("T")
+Stage = Callable[[Any, Any], Any]  # a stage function: (its checked section, its Run) -> metrics
 
 
 @dataclass
@@ -103,12 +104,10 @@ def find_project_root() -> Path:
     raise UsageError(f"no conf/config.yaml found; run {PACKAGE} inside the project folder")
 
 
-def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Any, ...]:
+def prepared(root: Path, cfg: DictConfig, stage: str) -> tuple[Settings, Stage, Any, Any]:
     """The runtime settings, the stage function, its checked section and the whole config."""
     if stage not in (names := stage_names(root)):
-        hint = (
-            f"; stages/{stage}.py exists: add it to dvc.yaml" * (STAGES / f"{stage}.py").is_file()
-        )
+        hint = f"; stages/{stage}.py exists: add it to dvc.yaml" * (STAGES / f"{stage}.py").exists()
         raise UsageError(f"unknown stage '{stage}' (dvc.yaml has: {', '.join(names)}){hint}")
     function, schema = load_stage(stage)
     keys = ("seed", "root", "experiment_name", "runtime", "logger")  # Settings' fields in conf/
@@ -137,7 +136,7 @@ def stage_names(root: Path) -> list[str]:
     raise UsageError(NO_STAGE)
 
 
-def load_stage(name: str) -> tuple[Callable[[Any, Any], Any], type[Any]]:
+def load_stage(name: str) -> tuple[Stage, type[Any]]:
     """Import stage `name`; return its function and the dataclass its `cfg` argument takes."""
     if name.startswith("_") or not (STAGES / f"{name}.py").is_file():
         raise UsageError(f"stage '{name}' has no module: write src/{PACKAGE}/stages/{name}.py")
@@ -186,10 +185,9 @@ def render(cfg: DictConfig) -> str:
 
 def changed_keys(old: Any, new: Any) -> list[str]:
     """`key: old -> new` for every dotted key whose value differs, values written as in YAML."""
-    before, after = _flat(old), _flat(new)
-    both = sorted(before.keys() | after.keys())
-    changed = [key for key in both if before.get(key, UNSET) != after.get(key, UNSET)]
-    return [f"{k}: {_yaml(before.get(k, UNSET))} -> {_yaml(after.get(k, UNSET))}" for k in changed]
+    was, now = _flat(old), _flat(new)
+    keys = sorted(k for k in was.keys() | now.keys() if was.get(k, UNSET) != now.get(k, UNSET))
+    return [f"{k}: {_yaml(was.get(k, UNSET))} -> {_yaml(now.get(k, UNSET))}" for k in keys]
 
 
 def _yaml(value: Any) -> str:
@@ -228,11 +226,9 @@ def refresh(root: Path) -> list[str]:
     if changes := stale(root):
         write_text(root / "params.yaml", render(compose(root)))
     references = set(REFERENCE.findall(str(dvc_stages(root))))
-    late = [change.split(":")[0] for change in changes if change.split(":")[0] in references]
+    late = ", ".join(key for c in changes if (key := c.split(":")[0]) in references)
     if late and os.environ.get("DVC_STAGE"):  # DVC planned this run with the old paths
-        raise UsageError(
-            f"conf/ changed {', '.join(late)}, read by dvc.yaml: run `dvc repro` again"
-        )
+        raise UsageError(f"conf/ changed {late}, read by dvc.yaml: run `dvc repro` again")
     return changes
 
 

@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sys
 import threading
 import time
@@ -23,20 +22,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from types import FrameType
+{% if cookiecutter.framework == "pytorch" %}from tempfile import TemporaryDirectory
+{% endif %}from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from . import records
+from . import pipeline, records
 from .provenance import record as record_provenance
 from .provenance import redact_arg, scrub
 from .records import UsageError, check_name, replacing
-{% if cookiecutter.framework == "pytorch" %}from .resume import earlier_run, follower, gpus  # resume, requeue, DDP
+{% if cookiecutter.framework == "pytorch" %}from .resume import earlier_run, follower, going_on, gpus  # resume, requeue, DDP
 {% endif %}from .tracking import Tracker, open_tracker
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
-
-    from .pipeline import Settings
 
 Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
 ARTIFACTS = "artifacts"
@@ -187,7 +185,7 @@ def _checked(stage: str, metrics: object) -> Metrics:
 
 
 def execute(
-    settings: Settings,
+    settings: pipeline.Settings,
     stage_function: Callable[[Any, Run], Any],
     stage_config: Any,
     config: Mapping[str, Any],
@@ -202,11 +200,9 @@ def execute(
     runs, log = records.runs_dir(Path(settings.root)), logging.getLogger(f"{ROOT_LOGGER}.{stage}")
 {%- if cookiecutter.framework == "pytorch" %}
     earlier = earlier_run(stage, stage_config, runs)  # checked before this run's folder exists
+    resumed = runs / str(earlier["id"]) if earlier else None
     if follower():  # DDP's other processes: no folder, record or tracker; warnings logged only
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as folder:
-            resumed = runs / str(earlier["id"]) if earlier else None
+        with TemporaryDirectory() as folder:
             seed_everything(settings.seed)
             stage_function(stage_config, Run("-", Path(folder), stage, log, resumed_from=resumed))
         return {"status": "completed"}
@@ -220,15 +216,10 @@ def execute(
     except BaseException:
         _taken(previous)
         raise
-{%- if cookiecutter.framework == "pytorch" %}
-    resumed = None if earlier is None else runs / str(earlier["id"])
-    run = Run(run_id, run_dir, stage, log, resumed_from=resumed)
-{%- else %}
-    run = Run(run_id, run_dir, stage, log)
-{%- endif %}
+    run = Run(run_id, run_dir, stage, log{% if cookiecutter.framework == "pytorch" %}, resumed_from=resumed{% endif %})
     overrides, config = [redact_arg(str(o)) for o in overrides], scrub(dict(config))  # no keys
     record: dict[str, Any] = dict(id=run_id, stage=stage, sweep=sweep, overrides=overrides,
-        status="running", mode=settings.runtime.mode, pid=os.getpid(), host=socket.gethostname(),
+        status="running", mode=settings.runtime.mode, pid=os.getpid(), host=os.uname().nodename,
         argv=[redact_arg(arg) for arg in sys.argv], job=records.cluster_job(),
         resumed_from=run.resumed_from and run.resumed_from.name, started=_now())  # fmt: skip
     started, error, metrics = time.perf_counter(), None, {}
@@ -241,11 +232,7 @@ def execute(
         (run_dir / RESERVE).write_bytes(os.urandom(1 << 16))  # room for the last record
         records.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(config))
         group = redact_arg(os.environ.get("DVC_EXP_NAME") or sweep or settings.experiment_name)
-        names = dict(name=run_id, group=group, job_type=stage, config=config)
-{%- if cookiecutter.framework == "pytorch" %}
-        if wandb_id := ((earlier or {}).get("tracker") or {}).get("wandb_id"):
-            names.update(id=wandb_id, resume="allow")  # the same W&B run goes on
-{%- endif %}
+        names = dict(name=run_id, group=group, job_type=stage, config=config{% if cookiecutter.framework == "pytorch" %}, **going_on(earlier){% endif %})
         run.tracker = open_tracker(settings.logger, run_dir, debug, **names)  # starts meanwhile
         provenance = record_provenance(Path.cwd(), run_dir, sys.argv, settings.seed{% if cookiecutter.framework == "pytorch" %}, gpus=gpus(){% endif %})
         run.tracker.send(config={"provenance": provenance})  # W&B's config: provenance too
@@ -292,23 +279,18 @@ def execute(
 
 def load_config(overrides: Sequence[str] = ()) -> DictConfig:
     """conf/ composed with `overrides` (e.g. ["model=mlp", "train.epochs=5"]), as a run gets it."""
-    from .pipeline import compose, find_project_root
-
-    return compose(find_project_root(), list(overrides))
+    return pipeline.compose(pipeline.find_project_root(), list(overrides))
 
 
 def run_stage(stage: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run a stage here (a notebook, a test) as `python -m <package> stage=NAME OVERRIDES` does;
     return its record. A failed run raises RuntimeError (in debug mode, the stage's error)."""
-    from . import pipeline
-
     root, here, argv = pipeline.find_project_root(), Path.cwd(), sys.argv
     try:
         os.chdir(root)  # paths in conf/ are relative to the project root
         sys.argv = [ROOT_LOGGER, f"stage={stage}", *overrides]  # the record's command line
         cfg = pipeline.compose(root, sys.argv[1:])
-        settings, function, section, config = pipeline.prepared(root, cfg, stage)
-        record = execute(settings, function, section, config, list(overrides))
+        record = execute(*pipeline.prepared(root, cfg, stage), list(overrides))
     finally:
         os.chdir(here)
         sys.argv = argv

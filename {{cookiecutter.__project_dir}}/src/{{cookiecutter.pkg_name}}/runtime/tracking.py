@@ -7,11 +7,11 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from subprocess import DEVNULL, PIPE, Popen
 from typing import Any
 
 from .pipeline import LoggerSettings
@@ -20,13 +20,13 @@ from .records import UsageError
 log = logging.getLogger(__name__)
 MODES = {m: m for m in ("online", "offline", "disabled")} | {"run": "online", "dryrun": "offline"}
 HELPER = [sys.executable, "-c", f"from {__name__} import serve; serve()"]
-_helper: list[subprocess.Popen[str]] = []  # started by prestart(), taken by open_tracker()
+_helper: list[Popen[str]] = []  # started by prestart(), taken by open_tracker()
 
 
 class Tracker:
     """A W&B run (online or offline) kept by the helper, or none: the run folder has it all."""
 
-    def __init__(self, helper: subprocess.Popen[str] | None = None, **init: Any) -> None:
+    def __init__(self, helper: Popen[str] | None = None, **init: Any) -> None:
         self.helper, self.info = helper, {"tracker": "none"}
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -40,8 +40,7 @@ class Tracker:
             log.warning("W&B: %s", message["note"])
 
     def send(self, **message: Any) -> None:
-        """Pass one call to the helper: config=, log= and step=, artifact= and type= (a helper
-        that died is told of in `finish`)."""
+        """Pass a call to the helper: config=, log= and step=, artifact= and type= (or none)."""
         with contextlib.suppress(OSError, ValueError, AttributeError):  # its pipe is gone, or none
             self.helper.stdin.write(json.dumps(message, default=str) + "\n")  # type: ignore[union-attr]
             self.helper.stdin.flush()  # type: ignore[union-attr]
@@ -61,11 +60,8 @@ def prestart() -> None:
         _helper.append(_start())
 
 
-def _start() -> subprocess.Popen[str]:  # in its own session: Ctrl-C reaches the stage alone
-    pipe, quiet = subprocess.PIPE, subprocess.DEVNULL
-    return subprocess.Popen(
-        HELPER, stdin=pipe, stdout=pipe, stderr=quiet, text=True, start_new_session=True
-    )
+def _start() -> Popen[str]:  # in its own session: Ctrl-C reaches the stage alone
+    return Popen(HELPER, stdin=PIPE, stdout=PIPE, stderr=DEVNULL, text=True, start_new_session=True)
 
 
 def resolve_mode(config: LoggerSettings, debug: bool) -> str:

@@ -47,6 +47,12 @@ def earlier_run(stage: str, section: Any, runs: Path) -> dict[str, Any] | None:
     return None if wanted is None else read_json(runs / str(wanted) / RECORD)
 
 
+def going_on(earlier: dict[str, Any] | None) -> dict[str, Any]:
+    """wandb.init's arguments that go on with the earlier run's W&B run, where it had one."""
+    wandb_id = ((earlier or {}).get("tracker") or {}).get("wandb_id")
+    return {"id": wandb_id, "resume": "allow"} if wandb_id else {}
+
+
 def gpus() -> list[str]:
     """The GPUs nvidia-smi reports, and the CUDA devices of a torch the stage already imported."""
     found = _run("nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader").split("\n")
