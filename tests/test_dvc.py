@@ -9,6 +9,7 @@ and the project's own tests are in test_make_it_yours.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -256,7 +258,7 @@ def test_a_second_experiment_at_once_never_runs_on_the_first_ones_values(
 
     def restore() -> None:
         require_ok(run(["git", "checkout", "--", "."], cwd=project))
-        require_ok(uv_run(project, "dvc", "checkout", "--quiet"))
+        require_ok(uv_run(project, "dvc", "checkout", "--force", "--quiet"))
 
     # Through `make exp`: the second is refused in one line before DVC touches params.yaml.
     running, _ = first("make", "exp", f"UV={uv}", "ARGS=-S train.epochs=6000")
@@ -288,3 +290,88 @@ def test_a_second_experiment_at_once_never_runs_on_the_first_ones_values(
         lost,
     )
     assert lost == 0, output
+
+
+def test_an_experiment_given_a_key_stops_before_any_commit_holds_it(project: Path) -> None:
+    key = "K004" + "p3Lx9Qm7Rt2Vw6Zb8Nc4Hd1Jf5G"  # pragma: allowlist secret
+    result = uv_run(project, "dvc", "exp", "run", "-S", f"+api_key={key}")
+    require_ok(run(["git", "checkout", "--", "."], cwd=project))
+    require_ok(uv_run(project, "dvc", "checkout", "--force", "--quiet"))
+    output = result.stdout + result.stderr
+    said = [line for line in output.splitlines() if line.startswith("error: params.yaml:")]
+    assert result.returncode != 0
+    assert [line.split(": ", 2)[2] for line in said] == [
+        "B2 application key: keys go in the environment, not in -S"
+    ], result.stderr
+    history = run(["git", "log", "--all", "-p"], cwd=project).stdout  # refs/exps/ included
+    assert key not in history + output
+
+
+def recorded_trains(project: Path) -> list[tuple[str, int, str]]:
+    """Each train DVC recorded, in its run cache, dvc.lock and each experiment's commit: where,
+    the train.epochs it names, and the md5 of the model it names."""
+    found: list[tuple[str, Any]] = [(f"run cache {p.name[:8]}", p.read_text(encoding="utf-8"))
+        for p in (project / ".dvc" / "cache" / "runs").rglob("*") if p.is_file()]  # fmt: skip
+    found.append(("dvc.lock", (project / "dvc.lock").read_text(encoding="utf-8")))
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=project).stdout
+    for ref in refs.split():
+        found.append((ref, run(["git", "show", f"{ref}:dvc.lock"], cwd=project).stdout))
+    trains = []
+    for where, text in found:
+        entry = yaml.safe_load(text) or {}
+        entry = entry.get("stages", {}).get("train", {}) if "stages" in entry else entry
+        if "stage=train" not in str(entry.get("cmd")):
+            continue
+        (model,) = [out["md5"] for out in entry["outs"] if out["path"].endswith("model.joblib")]
+        trains.append((where, entry["params"]["params.yaml"]["train"]["epochs"], model))
+    return trains
+
+
+def trained_epochs(project: Path) -> dict[str, set[int]]:
+    """The md5 of each model a train run wrote, and the epochs its run's config gave."""
+    found: dict[str, set[int]] = {}
+    for folder in run_dirs(project, "train_"):
+        model, config = folder / "artifacts" / "model.joblib", folder / "config.yaml"
+        if model.is_file() and config.is_file():
+            epochs = yaml.safe_load(config.read_text(encoding="utf-8"))["train"]["epochs"]
+            found.setdefault(hashlib.md5(model.read_bytes()).hexdigest(), set()).add(epochs)
+    return found
+
+
+@pytest.mark.parametrize("moment", ["as prepare runs", "as train starts", "2 s into train"])
+def test_two_raw_experiments_racing_leave_no_record_of_one_on_the_others_values(
+    project: Path, reliability: Recorder, moment: str
+) -> None:
+    # `dvc exp run` writes its -S values into params.yaml before it takes DVC's lock: a second
+    # one started while the first runs changes what the first's stages read. Whatever the
+    # moment, nothing DVC records (run cache, dvc.lock, an experiment) may pair a model with
+    # epochs it was not trained for: `dvc exp run -S` would restore it as cached.
+    uv = os.environ.get("UV") or "uv"
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    stage = "prepare_" if moment == "as prepare runs" else "train_"
+    before = {path.name for path in run_dirs(project, stage)}
+    command = [uv, "run", "--frozen", "dvc", "exp", "run", "-S", "train.epochs=6003", "--force"]
+    first = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not [p for p in run_dirs(project, stage) if p.name not in before]:
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, f"no {stage} run started"
+        time.sleep(0.05)
+    time.sleep(2.0 if moment.startswith("2 s") else 0.0)
+    second = uv_run(project, "dvc", "exp", "run", "-S", "train.epochs=9")
+    said = first.communicate(timeout=600)[0] + second.stdout + second.stderr
+    require_ok(run(["git", "checkout", "--", "."], cwd=project))
+    require_ok(uv_run(project, "dvc", "checkout", "--force", "--quiet"))
+    trained = trained_epochs(project)
+    wrong = [(where, epochs) for where, epochs, model in recorded_trains(project)
+             if epochs not in trained.get(model, set())]  # fmt: skip
+    reliability.record(
+        "Concurrency",
+        f"two raw `dvc exp run` in one workspace, the second started {moment}; then every "
+        "train DVC recorded (run cache, dvc.lock, experiments) checked against its run",
+        f"{len(recorded_trains(project))} recorded trains, {len(wrong)} on values they did not "
+        "train with",
+        len(wrong),
+    )
+    assert wrong == [], said

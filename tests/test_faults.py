@@ -1,18 +1,21 @@
-"""End-to-end tier: a run on a full or read-only disk says what happened, in one line.
+"""End-to-end tier: a run on a full or read-only disk says what happened, in one line, and
+leaves a stage's outputs all new or all as they were.
 
-Each case mounts a small tmpfs over the project's runs/ inside a user and mount
-namespace (`unshare`), so nothing fills the machine's own disk. The mount ends
-with the namespace, so the script prints what the run left before it ends.
+Each case mounts a small tmpfs (over runs/, or over prepare's folder) or a read-only view of a
+folder inside a user and mount namespace (`unshare`), so nothing fills the machine's own disk.
+The mount ends with the namespace, so the script prints what the run left before it ends.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import require_ok, run, stage_run
 from reliability import Recorder
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +92,119 @@ def test_a_full_or_read_only_disk_is_told_in_one_line(
         case,
         f"exit {code}: {errors[0].split(' | ')[-1][:90]}"
         + (f"; run recorded as {records[0]['status']}" if records else "; no run recorded"),
+        lost,
+    )
+    assert lost == 0
+
+
+# A stage's outputs are replaced as a set: all new, or all as they were. These runs use a
+# `root` of their own (copies of the shared project's data), so the project stays as it is.
+# PREPARE mounts a tmpfs of $SIZE over $ROOT/data/interim, copies $OLD's files into it, runs
+# prepare with the arguments given, then prints its exit status and the folder's files (and
+# their sha256) as one JSON object.
+PREPARE = r"""
+set -eu
+mount -t tmpfs -o "size=$SIZE" tmpfs "$ROOT/data/interim"
+cp -a "$OLD/." "$ROOT/data/interim"
+set +e
+"$PYTHON" -m "$PACKAGE" stage=prepare logger=none "root=$ROOT" "$@"
+"$PYTHON" - $? "$ROOT/data/interim" <<'EOF'
+import hashlib, json, sys
+from pathlib import Path
+files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(sys.argv[2]).iterdir()}
+print(json.dumps({"exit": int(sys.argv[1]), "files": files}))
+EOF
+"""
+# Room beside the old tables for breast_cancer's train.parquet (about 92 KiB), not for val's too.
+ROOM = 112 * 1024
+# EVALUATE makes $FIGURES read-only (a bind mount of itself) and runs evaluate: even root
+# cannot write there, as it could in a folder without write permission.
+EVALUATE = r"""
+set -eu
+mount --bind "$FIGURES" "$FIGURES"
+mount -o remount,ro,bind "$FIGURES"
+exec "$PYTHON" -m "$PACKAGE" stage=evaluate logger=none "root=$ROOT"
+"""
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """Each file under `folder` (its relative path) and its sha256."""
+    files = (path for path in folder.rglob("*") if path.is_file())
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> int:
+    """How many files are new, gone or different."""
+    return sum(before.get(name) != after.get(name) for name in before.keys() | after.keys())
+
+
+def namespaced(
+    project: Path, script: str, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `script` (sh) as root of a new user and mount namespace, in `project`."""
+    command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", *args]
+    python = str(project / ".venv/bin/python")
+    return run(command, cwd=project, env={"PYTHON": python, "PACKAGE": project.name, **env})
+
+
+@pytest.mark.parametrize("old", [True, False], ids=["over old tables", "into an empty folder"])
+def test_prepare_on_a_full_disk_leaves_its_tables_as_they_were(
+    project: Path, tmp_path: Path, old: bool, reliability: Recorder
+) -> None:
+    root, kept = tmp_path / "root", tmp_path / "old"
+    (root / "data/interim").mkdir(parents=True)
+    kept.mkdir()
+    if old:  # the shared project's tables (diabetes): smaller than breast_cancer's
+        for table in ("train", "val", "test"):
+            shutil.copyfile(project / f"data/interim/{table}.parquet", kept / f"{table}.parquet")
+    size = ROOM + sum(-(-path.stat().st_size // 4096) * 4096 for path in kept.iterdir())
+    env = {"ROOT": str(root), "OLD": str(kept), "SIZE": str(size)}
+    result = namespaced(project, PREPARE, env, "data=breast_cancer")
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert outcome["exit"] == 1, result.stderr
+    assert errors, result.stderr
+    assert "No space left on device" in errors[0], result.stderr
+    # No temporary file left, and the old tables byte for byte (or none, as before).
+    lost = changed(digests(kept), outcome["files"])
+    reliability.record(
+        "Storage (disk)",
+        "the disk fills up while prepare writes train, val and test"
+        + (" over old ones" if old else ""),
+        f"exit 1: {errors[0].split(' | ')[-1][:90]}; "
+        + ("the three old tables kept" if old else "no table written"),
+        lost,
+    )
+    assert lost == 0
+
+
+def test_evaluate_with_figures_dir_read_only_leaves_its_outputs_as_they_were(
+    project: Path, tmp_path: Path, reliability: Recorder
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(project / "data/interim", root / "data/interim")
+    (root / "models").mkdir()
+    shutil.copyfile(project / "models/preprocessor.joblib", root / "models/preprocessor.joblib")
+    args = ("logger=none", f"root={root}", f"train.curve_csv={tmp_path / 'curve.csv'}")
+    for stage in ("stage=train", "stage=evaluate"):  # the outputs of an earlier model
+        require_ok(stage_run(project, stage, "train.epochs=2", *args))
+    before, old_model = digests(root / "reports"), digests(root / "models")
+    require_ok(stage_run(project, "stage=train", *args))
+    assert digests(root / "models") != old_model  # evaluate would write other metrics
+    env = {"ROOT": str(root), "FIGURES": str(root / "reports/figures")}
+    result = namespaced(project, EVALUATE, env)
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert result.returncode == 1, result.stderr
+    assert errors, result.stderr
+    assert "Read-only file system" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr  # one line: a closed disk is not a bug
+    # metrics.json, the plot data and the figures: as they were, no temporary file left.
+    lost = changed(before, digests(root / "reports"))
+    reliability.record(
+        "Storage (disk)",
+        "evaluate.figures_dir is on a read-only file system",
+        f"exit 1: {errors[0].split(' | ')[-1][:90]}; metrics, plot data and figures kept",
         lost,
     )
     assert lost == 0

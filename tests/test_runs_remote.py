@@ -124,7 +124,7 @@ def test_without_a_key_push_and_pull_stop_with_one_line_naming_the_remote_and_th
     assert snapshot(project / "runs") == before
 
 
-def test_a_key_in_a_tracked_file_reaches_no_record_and_no_bucket_object(
+def test_keys_in_a_tracked_file_reach_no_record_and_no_bucket_object(
     project: Path, server: S3Server
 ) -> None:
     readme = project / "README.md"
@@ -134,11 +134,35 @@ def test_a_key_in_a_tracked_file_reaches_no_record_and_no_bucket_object(
     require_ok(
         project_command(project, "git", "commit", "-q", "--no-verify", "-m", "readme", **identity)
     )
-    # A B2 application key as the B2 console shows one: `K004` and 27 letters and digits.
-    alphabet = string.ascii_letters + string.digits
-    key = "K004" + "".join(secrets.choice(alphabet) for _ in range(27))
+
+    def pick(alphabet: str, count: int) -> str:
+        return "".join(secrets.choice(alphabet) for _ in range(count))
+
+    # Keys as their consoles show them, where they land: a note, a URL-encoded URL, a log
+    # line in colour; the AWS secret is drawn until it has both cases and a digit.
+    alphabet, hexdigits = string.ascii_letters + string.digits, "0123456789abcdef"
+    aws_secret = ""
+    while not all(
+        map(
+            set(aws_secret).intersection,
+            (string.ascii_lowercase, string.ascii_uppercase, string.digits),
+        )
+    ):
+        aws_secret = pick(alphabet + "+/", 40)
+    keys = {
+        "b2": "K004" + pick(alphabet, 27),
+        "b2_id": "004" + pick(hexdigits, 22),
+        "aws": "AKIA" + pick(string.ascii_uppercase + string.digits, 16),
+        "aws_secret": aws_secret,
+        "wandb": "wandb_v1_" + pick(alphabet + "_", 77),
+    }
     original = readme.read_text(encoding="utf-8")
-    readme.write_text(f"{original}\nb2 key for later: {key}\n", encoding="utf-8")
+    readme.write_text(
+        f"{original}\nb2 key for later: {keys['b2']}, its id {keys['b2_id']}\n"
+        f"s3://{keys['aws']}%3A{keys['aws_secret']}@lab-bucket/raw/\n"
+        f"\x1b[32m{keys['wandb']}\x1b[0m\n",
+        encoding="utf-8",
+    )
     try:
         known = {path.name for path in (project / "runs").iterdir()}
         require_ok(project_command(project, *STAGE_COMMAND, "stage=prepare"))
@@ -148,7 +172,12 @@ def test_a_key_in_a_tracked_file_reaches_no_record_and_no_bucket_object(
         readme.write_text(original, encoding="utf-8")
     recorded = snapshot(project / "runs" / new)
     assert recorded, "the stage must have written its run folder"
-    assert [name for name, data in recorded.items() if key.encode() in data] == []
+    assert b"[REDACTED]" in recorded["git.diff"]
+    found = [(name, kind) for name, data in recorded.items() for kind, key in keys.items()
+             if key.encode() in data]  # fmt: skip
+    assert found == []
     stored = server.objects(f"{PKG}/runs/{new}/")
     assert set(stored) == {f"{PKG}/runs/{new}/{name}" for name in recorded}
-    assert [name for name, data in server.objects("").items() if key.encode() in data] == []
+    found = [(name, kind) for name, data in server.objects("").items()
+             for kind, key in keys.items() if key.encode() in data]  # fmt: skip
+    assert found == []

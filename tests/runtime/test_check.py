@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PACKAGE, Main, read_yaml, seed_of, set_conf, stage_names, write_yaml
+from conftest import (
+    FAKE_KEYS,
+    PACKAGE,
+    Main,
+    read_yaml,
+    seed_of,
+    set_conf,
+    stage_names,
+    write_yaml,
+)
 from my_project.runtime import pipeline
 from my_project.runtime.records import UsageError
 
@@ -178,6 +187,22 @@ def test_params_inside_dvc_exp_run_keeps_the_experiments_params_yaml(
     code, _, err = main("params")
     assert code == 0, err
     assert (project / "params.yaml").read_bytes() == written
+
+
+@pytest.mark.parametrize("kind", sorted(FAKE_KEYS))
+def test_params_inside_dvc_exp_run_refuses_a_key_its_commit_would_hold(
+    project: Path, main: Main, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # `dvc exp run -S '+api_key=...'` commits params.yaml to refs/exps/ with no git hook run.
+    with (project / "params.yaml").open("a", encoding="utf-8") as params:
+        params.write(f"api_key: {FAKE_KEYS[kind]}\n")
+    line = (project / "params.yaml").read_text(encoding="utf-8").count("\n")
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
+    code, _, err = main("params")
+    assert code == 2, err
+    assert err.strip().splitlines() == [
+        f"error: params.yaml:{line}: {kind}: keys go in the environment, not in -S"
+    ]
 
 
 def test_params_under_dvc_repro_refuses_a_changed_path_that_dvc_already_read(

@@ -137,6 +137,30 @@ def test_under_dvc_a_stage_runs_on_params_yaml_as_dvc_composed_it(
     assert config["seed"] == params["seed"]
 
 
+def test_under_dvc_a_stage_whose_params_changed_while_it_ran_fails_so_dvc_records_nothing(
+    project: Path, main: Main, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second `dvc exp run` writes its -S values into params.yaml before it waits for DVC's
+    # lock: a stage that ran on the first values must not let DVC record the second's.
+    first = stage_names()[0]
+    monkeypatch.setenv("DVC_STAGE", first)
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-first")
+    schema = pipeline.load_stage(first)[1]
+
+    def overtaken(cfg: Any, run: Any) -> dict[str, float]:
+        params = read_yaml(project / "params.yaml")
+        write_yaml(project / "params.yaml", {**params, "seed": params["seed"] + 1})
+        return {}
+
+    monkeypatch.setattr(pipeline, "load_stage", lambda name: (overtaken, schema))
+    code, _, err = main(f"stage={first}")
+    assert code == 2, err
+    said = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert said == ["error: params.yaml changed as it ran: not recorded; use `dvc exp run --queue`"]
+    record, _ = run_record(project)
+    assert record["status"] == "completed"  # the run itself is whole, on the values it read
+
+
 def test_under_dvc_a_stage_refuses_what_dvc_would_not_track(
     project: Path, main: Main, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,6 +35,9 @@ SECRETS: dict[str, Callable[[], str]] = {
     "b2-bare-key-id": lambda: "004" + secrets.token_hex(11),
     "phrase": lambda: "correct horse battery staple",
     "word": lambda: "hunter" + secrets.token_hex(2),
+    "aws-secret": lambda: (
+        "Ab" + "".join(random.choices(string.ascii_letters + "0123456789+/", k=38))
+    ),
 }
 
 
@@ -268,6 +271,10 @@ def test_the_record_names_the_machine_and_python(tmp_path: Path, run_dir: Path) 
         ("key_{}", "b2"),
         ("id_{}", "b2-bare-key-id"),
         ("api_{}", "wandb-v1"),
+        ("https://lab%3A{}@s3.example.com", "b2"),  # after a URL-encoded character
+        ("https://example.com/?token%3D{}", "wandb"),
+        ("\x1b[1mINFO\x1b[0m key \x1b[33m{}\x1b[0m", "wandb"),  # a coloured log
+        ("{}", "aws-secret"),  # bare, as the AWS console shows it
     ],
 )
 def test_anything_that_looks_like_a_credential_is_redacted(line: str, kind: str) -> None:
@@ -286,6 +293,8 @@ def test_anything_that_looks_like_a_credential_is_redacted(line: str, kind: str)
         "if token == expected:",
         "index 3f2a9c1..8be41d0 100644",
         "Binary files a/model.pkl and b/model.pkl differ",
+        '+    "image/png": "iVBORw0KGgoAAAANSUhEUgAAAoAAAAHgCAYAAAA10dzkAAAAOXRFWHRTb2Z0d2FyZQ",',
+        "reading /Users/Ada/Documents/Research/SpeechData now",  # 40 characters, no digit
     ],
 )
 def test_ordinary_code_and_diff_lines_are_left_alone(line: str) -> None:

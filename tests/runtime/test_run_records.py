@@ -13,14 +13,16 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE, Popen
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import FAKE_KEYS, files_holding
 from my_project.runtime import run as run_module
 from my_project.runtime.pipeline import (
     LoggerSettings,
@@ -222,7 +224,75 @@ def test_a_second_ctrl_c_while_the_tracker_ends_stops_the_wait_not_the_record(
     assert exited.value.code == 128 + signal.SIGINT
     _, record = only_run(root)
     assert record["status"] == "interrupted"
-    assert record["tracker"]["finish"] == "not waited for: Ctrl-C"
+    assert record["tracker"]["finish"] == "not waited for: KeyboardInterrupt"
+
+
+@pytest.fixture
+def stuck_tracker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracker]:
+    """A run's tracker whose helper never answers (a stopped helper, a network that hangs),
+    waited for 30 s at most, as logger.finish_timeout says by default."""
+    with Popen(["sleep", "120"], stdin=PIPE, stdout=PIPE, text=True) as helper:
+        tracker = Tracker(helper, 30.0)
+        monkeypatch.setattr(run_module, "open_tracker", lambda *args, **names: tracker)
+        yield tracker
+        helper.kill()
+
+
+def test_a_tracker_that_never_finishes_is_waited_for_at_most_its_timeout(
+    root: Path, stuck_tracker: Tracker
+) -> None:
+    stuck_tracker.timeout, seen = 2.0, []  # what run.json said while the stage waited
+
+    def watch() -> None:
+        while not seen and (runs := list(runs_dir(root).glob(f"*/{RECORD}"))):
+            if json.loads(runs[0].read_text(encoding="utf-8"))["status"] != "running":
+                seen.append(json.loads(runs[0].read_text(encoding="utf-8")))
+            time.sleep(0.05)
+
+    def stage(cfg: ProbeConfig, run: Run) -> Metrics:
+        threading.Thread(target=watch, daemon=True).start()
+        return {"score": 1.0}
+
+    started = time.monotonic()
+    outcome = run_probe(root, stage)
+    assert time.monotonic() - started < 15
+    assert (outcome["status"], exit_status(outcome)) == ("completed", 0)
+    assert outcome["tracker"]["finish"].startswith("not done in 2 s")
+    _, record = only_run(root)
+    assert record == outcome
+    assert seen
+    assert seen[0]["status"] == "completed"  # written before the wait, which never ends
+    assert "tracker" not in seen[0]
+
+
+def test_a_sigterm_while_the_tracker_finishes_ends_the_wait_and_the_run_stays_completed(
+    root: Path, stuck_tracker: Tracker
+) -> None:
+    def stage(cfg: ProbeConfig, run: Run) -> Metrics:  # SIGTERM a second into the wait
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return {"score": 1.0}
+
+    started = time.monotonic()
+    outcome = run_probe(root, stage)
+    assert time.monotonic() - started < 15  # not the tracker's 30 s
+    assert outcome["status"] == "completed"
+    assert outcome["tracker"]["finish"] == "not waited for: SystemExit"
+    assert only_run(root)[1] == outcome
+
+
+def test_a_key_inside_a_failing_value_lands_in_no_file_of_the_run(root: Path) -> None:
+    keys = list(FAKE_KEYS.values())
+
+    def stage(cfg: ProbeConfig, run: Run) -> Metrics:  # a URL with credentials, then its error
+        run.log.info("reading s3://%s:%s@bucket/table.csv", keys[1], keys[0])
+        raise ValueError(f"cannot read s3://{keys[1]}:{keys[0]}@bucket/x.csv ({', '.join(keys)})")
+
+    outcome = run_probe(root, stage)
+    folder, record = only_run(root)
+    assert outcome["status"] == record["status"] == "failed"
+    assert "[REDACTED]" in record["error"]
+    assert "ValueError: cannot read s3://" in record["traceback"]
+    assert files_holding(folder, *keys) == []
 
 
 def half_written(cfg: ProbeConfig, run: Run) -> Metrics:

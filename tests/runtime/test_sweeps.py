@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Main, RunCli, stage_names
+from conftest import FAKE_KEYS, ROOT, Main, RunCli, files_holding, stage_names
 from my_project.runtime import pipeline
 from my_project.runtime.records import RECORD, read_json, runs_dir
 
@@ -77,6 +77,18 @@ def test_a_job_refused_before_its_run_fails_the_sweep_after_the_other_jobs_ran(
     assert [(seed_of(record), record["status"]) for record in records(root)] == [("1", "completed")]
     assert any(line.startswith("error: seed must be") for line in err.splitlines()), err
     assert any(line.startswith("error: the sweep failed") for line in err.splitlines()), err
+
+
+def test_a_key_given_to_a_sweep_lands_in_no_file_and_no_line_it_leaves(main: Main) -> None:
+    keys = list(FAKE_KEYS.values())
+    overrides = [f"+api_key={keys[0]}", *(f"+note{n}=x_{key}" for n, key in enumerate(keys))]
+    code, out, err = main("--multirun", f"stage={stage_names()[0]}", DEBUG, "seed=1,2", *overrides)
+    assert code == 0, err
+    assert len(records(debug_root())) == 2
+    assert "#1 : " in out  # Hydra printed its job list, with the overrides
+    assert [key for key in keys if key in out + err] == []
+    assert list((debug_root() / "runs" / ".multirun").rglob("multirun.yaml"))
+    assert files_holding(debug_root(), *keys) == []
 
 
 def test_two_sweeps_started_in_the_same_second_get_two_names(run_cli: RunCli) -> None:

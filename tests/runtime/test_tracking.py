@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FAKE_KEYS, files_holding
 from my_project.runtime.pipeline import LoggerSettings
 from my_project.runtime.records import UsageError
 from my_project.runtime.tracking import Tracker, open_tracker, resolve_mode
@@ -177,6 +178,17 @@ def test_an_offline_wandb_run_keeps_metrics_and_artifacts_in_the_run_folder(
     assert folder.name.endswith(info["wandb_id"])
     (log,) = folder.glob("run-*.wandb")
     assert log.stat().st_size > 0
+
+
+def test_a_key_in_the_tags_lands_in_no_file_of_the_offline_wandb_run(tmp_path: Path) -> None:
+    keys = list(FAKE_KEYS.values())
+    run_dir = tmp_path / "train_20260101T000000Z_abcdef"
+    run_dir.mkdir()
+    logger = LoggerSettings(name="wandb", project="tracking-test", mode="offline", tags=keys)
+    info = start(logger, run_dir).finish({}, 0)
+    assert Path(info["wandb_dir"]).is_relative_to(run_dir)
+    assert files_holding(run_dir, *keys) == []
+    assert list(run_dir.rglob("*.wandb"))  # the run's records were written, and grepped
 
 
 def test_an_online_run_without_a_login_logs_offline_without_a_prompt(

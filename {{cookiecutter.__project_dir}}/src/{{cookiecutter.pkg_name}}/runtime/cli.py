@@ -2,8 +2,6 @@
 `params`, `check`, `runs`, run in the project root (paths in conf/ mean the same from
 any folder, as for DVC). The top of the runtime: nothing imports it."""
 
-from __future__ import annotations
-
 import contextlib
 import ctypes
 import os
@@ -11,14 +9,14 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig
 
 from . import pipeline
+from .provenance import redact
 from .records import UsageError, write_text
+from .run import execute, exit_status
 from .tracking import prestart
-
-if TYPE_CHECKING:
-    from omegaconf import DictConfig
 
 PACKAGE = __name__.split(".")[0]
 COMMANDS = ("stages", "params", "check", "runs")
@@ -36,8 +34,7 @@ def use_sources_of(root: Path) -> None:
 
 
 def stop_with(launcher: int) -> None:
-    """In a worker a launcher started (a sweep's job, DVC's stage): end (as interrupted, by
-    SIGTERM on Linux) when the launcher dies, rather than run on as an orphan."""
+    """A worker of a launcher (a sweep, DVC) ends when it dies (Linux: by SIGTERM, interrupted)."""
     if launcher != os.getpid() and os.getppid() != PARENT:
         os._exit(128 + signal.SIGTERM)
     if os.getppid() == launcher != os.getpid() and sys.platform == "linux":
@@ -46,16 +43,14 @@ def stop_with(launcher: int) -> None:
 
 def stage_under_dvc(root: Path, args: list[str]) -> int:
     """Run a stage for DVC: its config is params.yaml, exactly as DVC tracked it."""
-    from .run import execute, exit_status
-
     if len(args) != 1 or not args[0].startswith("stage="):
         raise UsageError(f"under DVC a stage's command is exactly `python -m {PACKAGE} stage=NAME`")
     stage = args[0].removeprefix("stage=")
     stop_with(os.getppid())  # DVC, or the shell that ran its command
-    params, experiment = pipeline.read_params(root), os.environ.get("DVC_EXP_NAME")
+    (params, text), experiment = pipeline.read_params(root), os.environ.get("DVC_EXP_NAME")
     if not experiment and (changes := pipeline.stale(root)):
         raise UsageError(f"params.yaml is older than conf/ ({changes[0]}); run `make repro`")
-    text, begun = (root / "params.yaml").read_text(), root / f".dvc/tmp/params-{experiment}.yaml"
+    begun = root / f".dvc/tmp/params-{experiment}.yaml"
     if experiment and begun.is_file() and begun.read_text() != text:  # a 2nd `dvc exp run` here?
         raise UsageError(f"params.yaml changed under experiment {experiment}: dvc exp run --queue")
     settings, function, section, config = pipeline.prepared(root, params, stage)
@@ -63,12 +58,14 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
         raise UsageError(f"{stage}.{key} names a run folder, which DVC does not track: set null")
     if experiment and not begun.is_file():  # its first stage to run: the values it began with
         write_text(begun, text)
-    return exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
+    code = exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
+    if (root / "params.yaml").read_text(encoding="utf-8") != text:  # 2 `dvc exp run` at once
+        raise UsageError("params.yaml changed as it ran: not recorded; use `dvc exp run --queue`")
+    return code
 
 
 def stage_with_hydra(root: Path) -> int:
-    """Compose conf/ with the command line through Hydra, then run the stage. In a sweep, a
-    failed job fails the sweep: Hydra runs the other jobs first, then raises the first failure."""
+    """Compose conf/ with the command line through Hydra, then run the stage (a sweep: each job)."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.errors import HydraException
@@ -76,14 +73,14 @@ def stage_with_hydra(root: Path) -> int:
     from omegaconf.errors import OmegaConfBaseException
     from yaml import YAMLError
 
-    from .run import execute, exit_status
-
     failed: list[int] = []  # one exit status per job started here
 
     def task(cfg: DictConfig) -> None:
         hydra_config = HydraConfig.get()
         multirun = hydra_config.mode == RunMode.MULTIRUN
         sweep = f"sweep-{Path(hydra_config.sweep.dir).name}" if multirun else None
+        if multirun and (kept := Path(hydra_config.sweep.dir) / "multirun.yaml").is_file():
+            write_text(kept, redact(kept.read_text(encoding="utf-8")))  # Hydra's: keys too
         try:
 {%- if cookiecutter.search == "optuna" %}
             if cfg.get("search"):  # a search worker: its trials are runs of their own
@@ -96,7 +93,7 @@ def stage_with_hydra(root: Path) -> int:
             prepared = pipeline.prepared(root, cfg, str(cfg.stage))
             record = execute(*prepared, hydra_config.overrides.task, sweep)
         except UsageError as error:  # refused before the run began (a run logs its own)
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {redact(str(error))}", file=sys.stderr)
             failed.append(2)
             if sweep:
                 raise  # Hydra runs the other jobs, then raises the first failure
@@ -188,7 +185,7 @@ def main() -> None:
             sys.exit(stage_under_dvc(root, args))
         sys.exit(stage_with_hydra(root))
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
         sys.exit(2)
     except BrokenPipeError:  # `runs ls | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit

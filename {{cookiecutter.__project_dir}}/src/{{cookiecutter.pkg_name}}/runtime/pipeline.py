@@ -2,8 +2,6 @@
 `name` is `stages/<name>.py` with `def <name>(cfg: <Section>, run)`, its section in conf/ (checked
 against that dataclass) and its dvc.yaml entry. The runtime reaches user code only through here."""
 
-from __future__ import annotations
-
 import contextlib
 import dataclasses
 import importlib
@@ -11,6 +9,7 @@ import inspect
 import json
 import os
 import re
+import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +39,7 @@ class LoggerSettings:  # the experiment tracker (conf/logger/)
     entity: str | None = None
     mode: str = "auto"
     tags: list[str] = field(default_factory=list)
+    finish_timeout: float = 30.0  # seconds a stage waits for its run to close, then ends
 
 
 @dataclass
@@ -200,20 +200,20 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
 
 
-def read_params(root: Path) -> DictConfig:
-    """params.yaml as DVC tracked it; refused in one line when missing or broken."""
-    loaded = None
+def read_params(root: Path) -> tuple[DictConfig, str]:
+    """params.yaml as DVC tracked it, and its text; refused in one line when missing or broken."""
+    loaded, text = None, ""
     with contextlib.suppress(Exception):  # missing, unreadable, not YAML
-        loaded = OmegaConf.load(root / "params.yaml")
+        loaded = OmegaConf.create(text := (root / "params.yaml").read_text(encoding="utf-8"))
     if not isinstance(loaded, DictConfig):
         raise UsageError("params.yaml is missing or broken; rebuild it with `make params`")
-    return loaded
+    return loaded, text
 
 
 def stale(root: Path) -> list[str]:
     """How params.yaml differs from conf/ composed now (empty: in step)."""
     try:
-        old = OmegaConf.to_container(read_params(root))
+        old = OmegaConf.to_container(read_params(root)[0])
     except UsageError:
         return [MISSING]
     return changed_keys(old, OmegaConf.to_container(OmegaConf.create(render(compose(root)))))
@@ -221,8 +221,12 @@ def stale(root: Path) -> list[str]:
 
 def refresh(root: Path) -> list[str]:
     """Rewrite params.yaml from conf/ (unless `dvc exp run` composed it); return the changes."""
-    if os.environ.get("DVC_EXP_NAME") and (root / "params.yaml").is_file():
-        return []  # `dvc exp run` composed params.yaml itself, with its -S overrides
+    if os.environ.get("DVC_EXP_NAME") and (root / "params.yaml").is_file():  # with its -S values
+        hook = root / ".hooks" / "find_keys.py"  # the commit hook: an experiment's commit runs none
+        found = runpy.run_path(str(hook))["find_keys"] if hook.is_file() else lambda text: []
+        for line, kind, _ in found(read_params(root)[1]):
+            raise UsageError(f"params.yaml:{line}: {kind}: keys go in the environment, not in -S")
+        return []  # `dvc exp run` composed params.yaml itself
     if changes := stale(root):
         write_text(root / "params.yaml", render(compose(root)))
     references = set(REFERENCE.findall(str(dvc_stages(root))))
@@ -238,11 +242,8 @@ def check(root: Path) -> list[str]:
     names = [name for name in stages if name != PARAMS_STAGE]
     problems = [] if PARAMS_STAGE in stages else [f"dvc.yaml has no '{PARAMS_STAGE}' stage"]
     problems += [] if names else [NO_STAGE]
-    problems += [
-        f"stages/{path.stem}.py is not in dvc.yaml: add a stage '{path.stem}' (README: Add a stage)"
-        for path in sorted(STAGES.glob("[!_]*.py"))
-        if path.stem not in names
-    ]
+    lost = [path.stem for path in sorted(STAGES.glob("[!_]*.py")) if path.stem not in names]
+    problems += [f"stages/{s}.py is not in dvc.yaml: add it (README: Add a stage)" for s in lost]
     try:
         cfg = compose(root, ["stage=" + (names[0] if names else "none")])
     except Exception as error:  # Hydra has many error types; any of them is the finding

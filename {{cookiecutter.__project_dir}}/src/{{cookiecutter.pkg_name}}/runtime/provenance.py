@@ -1,7 +1,5 @@
 """Where a run came from: code, environment, machine, command line. Nothing here may fail a run."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import platform
@@ -18,8 +16,9 @@ DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `g
 READ = ("conf/", "src/")  # where a run's config and code are: an untracked file there is a change
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
 # B2, W&B and AWS keys: runs redact them, the commit hook (.hooks/find_keys.py) refuses them. A key
-# starts after no word character or after an escape (`\n`); a pattern's group, if any, is the key.
-_START, _END = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]))", r"(?![0-9A-Za-z])"
+# starts after no letter or digit, or after an escape, colour or URL code (`\n`, `\x1b[1m`, `%3A`);
+# a pattern's group, if any, is the key.
+_START, _END = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]|[0-9]m)|(?<=%[0-9A-Fa-f]{2}))", r"(?![0-9A-Za-z])"
 KEYS = {
     "B2 application key": r"(?<![+/])" + _START + r"K00[0-9][0-9A-Za-z+/]{27}",
     "B2 application key id": r"(?<!\.)" + _START + r"00[0-9][0-9a-f]{22}" + _END,
@@ -29,6 +28,8 @@ KEYS = {
     "W&B API key (40 hex)": r"(?<!\.)" + _START + r"(?:local-)?(?=[0-9]*[a-f])(?=[a-f]*[0-9])"
     r"[0-9a-f]{40}" + _END,
     "AWS access key id": _START + r"(?:AKIA|ASIA)(?![0-9A-Z]{9}EXAMPLE)[0-9A-Z]{16}" + _END,
+    "AWS secret access key": r"(?<![+/])" + _START + r"(?=[0-9A-Z+/]*[a-z])(?=[0-9a-z+/]*[A-Z])"
+    r"(?=[A-Za-z+/]*[0-9])[0-9A-Za-z+/]{40}(?![0-9A-Za-z+/])",  # both cases, a digit: no digest
 }
 # Runs also redact any value after `=` or `:` of a name like a secret's (password, token, X_KEY).
 SETTING = (

@@ -1,8 +1,5 @@
-"""Run folders and their files: unique ids, atomic writes, forgiving reads. A run folder
-`runs/<stage>_<UTC time>_<random>` is made by one `mkdir` that fails if it exists, so runs started
-in the same second never share one. Imports no other runtime module."""
-
-from __future__ import annotations
+"""Run folders (`runs/<stage>_<UTC time>_<random>`, one `mkdir` that fails if it exists, so no two
+runs share one) and their files: atomic writes, forgiving reads. Imports no runtime module."""
 
 import json
 import os
@@ -60,15 +57,15 @@ def check_name(text: str, what: str = "run id") -> str:
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed onto it if the block completes: the one atomic
-    writer (readers see the old file or the new one, never a piece)."""
+    """A temporary path beside `path`, renamed onto it if the block completes: the one writer."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        if temporary.exists():  # not renamed (a read-only folder: never made; unlink would fail)
+            temporary.unlink()
 
 
 def write_text(path: Path, text: str) -> None:

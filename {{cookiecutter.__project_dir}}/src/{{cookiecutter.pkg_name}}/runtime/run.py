@@ -1,7 +1,4 @@
-"""One execution of one stage: `execute`, the only caller of stages, makes the run folder and
-records how the run ended: completed, failed (with the traceback) or interrupted."""
-
-from __future__ import annotations
+"""One execution of a stage: `execute`, its only caller, records it (completed, failed...)."""
 
 import errno
 import json
@@ -22,24 +19,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-{% if cookiecutter.framework == "pytorch" %}from tempfile import TemporaryDirectory
-{% endif %}from types import FrameType
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import Any
+
+from omegaconf import DictConfig
 
 from . import pipeline, records
 from .provenance import record as record_provenance
-from .provenance import redact_arg, scrub
+from .provenance import redact, redact_arg, scrub
 from .records import UsageError, check_name, replacing
 {% if cookiecutter.framework == "pytorch" %}from .resume import earlier_run, follower, going_on, gpus  # resume, requeue, DDP
 {% endif %}from .tracking import Tracker, open_tracker
 
-if TYPE_CHECKING:
-    from omegaconf import DictConfig
-
 Metrics = dict[str, float]  # counts stay ints: 1000000 rows, not 1e+06
-ARTIFACTS = "artifacts"
-RESERVE = ".reserved"  # disk space held for the final record, freed to write it
+ARTIFACTS, RESERVE = "artifacts", ".reserved"  # a run's files; disk space held for its record
 ROOT_LOGGER = __name__.split(".")[0]  # the package: stages log below it, as `<package>.<stage>`
+DISK = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)  # full, or closed
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s | %(message)s"
 
 
@@ -86,6 +81,13 @@ class Run:
             shutil.copyfile(self.dir / ARTIFACTS / name, partial)
 
 
+class Redacting(logging.Formatter):
+    """Log lines with their keys redacted: run.log, the console, Hydra's own (conf/config.yaml)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def configure_logging(log_file: Path, level: str) -> logging.Logger:
     """Send the package's log records to stderr and to `log_file` (the run's run.log)."""
     logger = logging.getLogger(ROOT_LOGGER)
@@ -93,7 +95,7 @@ def configure_logging(log_file: Path, level: str) -> logging.Logger:
         old.close()
     logger.handlers = [logging.StreamHandler(), logging.FileHandler(log_file, encoding="utf-8")]
     for handler in logger.handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%dT%H:%M:%S%z"))
+        handler.setFormatter(Redacting(LOG_FORMAT, "%Y-%m-%dT%H:%M:%S%z"))
     logger.setLevel(level.upper())
     logger.propagate = False  # Hydra or a library may give the root logger handlers as well
     logging.raiseExceptions = False  # a full disk: the error's line, not logging's tracebacks
@@ -120,8 +122,7 @@ def exit_status(record: Mapping[str, Any]) -> int:
     return 0 if record["status"] == "completed" else 2 if usage else 1
 
 
-_stopped: list[BaseException] = []  # how signals stopped this run, even where library code made
-# an error of its own of _stop's exception (a C extension's import does): the run is interrupted
+_stopped: list[BaseException] = []  # stops, even those library code turned into its own error
 _again: list[threading.Timer] = []  # a SIGTERM raised again until the run takes it
 
 
@@ -158,17 +159,19 @@ def _refused(error: BaseException) -> BaseException:
     return UsageError(f"{' '.join(lines[:2])}; fix its `_target_` or its arguments in conf/")
 
 
-def _finish(tracker: Tracker, summary: Metrics, error: BaseException | None, main: bool) -> Any:
-    """End the tracker's run; a Ctrl-C stops the wait (the helper ends the run on its own)."""
-    if main:
-        signal.signal(signal.SIGINT, _stop)
+def _finish(tracker: Tracker, record: dict[str, Any], signals: Sequence[int]) -> Any:
+    """End the tracker's run, waiting logger.finish_timeout at most (Ctrl-C, SIGTERM: none)."""
+    for signum in signals:
+        signal.signal(signum, _stop)
     try:
-        return tracker.finish(summary, 0 if error is None else 1)
-    except KeyboardInterrupt:
-        return {"tracker": "wandb", "finish": "not waited for: Ctrl-C"}
+        summary = {**record["notes"], **record["metrics"]}
+        return tracker.finish(summary, 0 if record["status"] == "completed" else 1)
+    except (KeyboardInterrupt, SystemExit) as stop:  # SystemExit: SIGTERM's
+        return {"tracker": "wandb", "finish": f"not waited for: {type(stop).__name__}"}
     finally:
-        if main:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in signals:
+            signal.signal(signum, signal.SIG_IGN)
+        _taken()
 
 
 def _now() -> str:
@@ -192,8 +195,7 @@ def execute(
     overrides: Sequence[str],
     sweep: str | None = None,
 ) -> dict[str, Any]:
-    """Run a stage on its checked section in a new run folder; return its record (run.json),
-    whose `status` says how the run ended."""
+    """Run a stage on its checked section in a new run folder; return its record (run.json)."""
     from omegaconf import OmegaConf
 
     stage, debug = settings.stage, settings.runtime.mode == "debug"
@@ -202,7 +204,9 @@ def execute(
     earlier = earlier_run(stage, stage_config, runs)  # checked before this run's folder exists
     resumed = runs / str(earlier["id"]) if earlier else None
     if follower():  # DDP's other processes: no folder, record or tracker; warnings logged only
-        with TemporaryDirectory() as folder:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
             seed_everything(settings.seed)
             stage_function(stage_config, Run("-", Path(folder), stage, log, resumed_from=resumed))
         return {"status": "completed"}
@@ -247,10 +251,10 @@ def execute(
         stops = (KeyboardInterrupt, SystemExit)
         error = caught if isinstance(caught, stops) or not _stopped else _stopped[0]
         error = _refused(error)  # a config naming a class that cannot be built: bad input
-        interrupted, said = isinstance(error, stops), f"{type(error).__name__}: {error}"
+        interrupted, said = isinstance(error, stops), redact(f"{type(error).__name__}: {error}")
         record.update(status="interrupted" if interrupted else "failed", error=said)
-        record["traceback"] = traceback.format_exc()
-        disk = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+        record["traceback"] = redact(traceback.format_exc())
+        disk = isinstance(error, OSError) and error.errno in DISK
         traced = not (interrupted or disk or isinstance(error, UsageError))  # else one line
         log.error("run %s: stage %s %s: %s", run_id, stage, record["status"], said, exc_info=traced)
     finally:
@@ -261,13 +265,15 @@ def execute(
             record.update(status="interrupted", error=f"SystemExit: {_stopped[-1]}")
         (run_dir / RESERVE).unlink(missing_ok=True)  # its room is the record's now
         record.update(ended=_now(), duration_s=round(time.perf_counter() - started, 3))
-        record["tracker"] = _finish(run.tracker, {**run.notes, **metrics}, error, bool(signals))
-        record.update(metrics=metrics, artifacts=run.artifacts, notes=run.notes)
-        try:
-            records.write_json(run_dir / records.RECORD, record)
-        except OSError as failed:  # a full disk, beyond the room held
-            log.error("run %s: its record could not be written: %s", run_id, failed)
-            record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
+        record.update(metrics=metrics, artifacts=run.artifacts, notes=scrub(run.notes))
+        for waited in (False, True):  # written before the tracker's wait (a completed run stays
+            if waited:  # completed, whatever the wait), and after it, saying how it ended
+                record["tracker"] = _finish(run.tracker, record, signals)
+            try:
+                records.write_json(run_dir / records.RECORD, record)
+            except OSError as failed:  # a full disk, beyond the room held
+                log.error("run %s: its record could not be written: %s", run_id, failed)
+                record.update(status="failed", error=f"{type(failed).__name__}: {failed}")
         _taken(previous)
     if isinstance(error, KeyboardInterrupt):
         raise SystemExit(128 + signal.SIGINT)

@@ -1,7 +1,5 @@
 """The experiment tracker: W&B (offline unless asked to go online) in a helper process, or none."""
 
-from __future__ import annotations
-
 import contextlib
 import json
 import logging
@@ -15,6 +13,7 @@ from subprocess import DEVNULL, PIPE, Popen
 from typing import Any
 
 from .pipeline import LoggerSettings
+from .provenance import redact
 from .records import UsageError
 
 log = logging.getLogger(__name__)
@@ -26,8 +25,8 @@ _helper: list[Popen[str]] = []  # started by prestart(), taken by open_tracker()
 class Tracker:
     """A W&B run (online or offline) kept by the helper, or none: the run folder has it all."""
 
-    def __init__(self, helper: Popen[str] | None = None, **init: Any) -> None:
-        self.helper, self.info = helper, {"tracker": "none"}
+    def __init__(self, helper: Popen[str] | None = None, timeout: float = 0, **init: Any) -> None:
+        self.helper, self.info, self.timeout = helper, {"tracker": "none"}, timeout
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self.send(init=init)  # the helper's W&B run (none without a helper)
@@ -48,7 +47,9 @@ class Tracker:
     def finish(self, summary: Mapping[str, Any], exit_code: int) -> dict[str, str]:
         """Store the final metrics, close the run with the stage's exit code, say where it went."""
         self.send(finish=dict(summary), exit_code=exit_code)
-        self.reader.join()  # W&B has written the run's last records
+        self.reader.join(self.timeout)  # W&B has written the run's last records, or is stuck
+        if self.reader.is_alive() and self.helper:  # it goes on alone, in its own session
+            return {"tracker": "wandb", "finish": f"not done in {self.timeout:g} s: goes on alone"}
         if self.helper is not None and self.info == {"tracker": "none"}:
             log.warning("W&B: its helper ended without a run (exit status %s)", self.helper.poll())
         return self.info
@@ -84,9 +85,9 @@ def open_tracker(logger: LoggerSettings, run_dir: Path, debug: bool, **run: Any)
         return Tracker()
     timeout = float(os.environ.get("WANDB_INIT_TIMEOUT") or 30)  # online; then offline
     options = {**run, "project": logger.project, "entity": logger.entity, "mode": mode}
-    options.update(dir=str(run_dir), tags=[run.get("job_type"), *logger.tags])
+    options.update(dir=str(run_dir), tags=[run.get("job_type"), *map(redact, logger.tags)])
     options["settings"] = {"silent": True, "console": "off", "init_timeout": timeout}
-    return Tracker(helper or _start(), **options)
+    return Tracker(helper or _start(), logger.finish_timeout, **options)
 
 
 def serve() -> None:

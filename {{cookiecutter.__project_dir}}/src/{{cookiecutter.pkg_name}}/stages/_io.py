@@ -1,10 +1,11 @@
-"""What the stages share: reading tables (CSV or parquet), writing parquet, the task."""
+"""What the stages share: reading tables (CSV or parquet), writing outputs, the task."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ def csv_format(path: Path) -> dict[str, str]:
     if b";" not in header or b"," in header:
         return {}
     return {"sep": ";", "decimal": "," if re.search(rb"\d,\d", first) else "."}
+
+
+@contextmanager
+def outputs() -> Iterator[Callable[[Path], Path]]:
+    """A stage's outputs, replaced as a set: `output(path)` makes the folder and gives a
+    temporary path beside `path`. When the block completes all are renamed onto their paths;
+    when it fails none is, so DVC never sees new outputs beside old ones."""
+    with ExitStack() as stack:
+
+        def output(path: Path) -> Path:
+            if path.is_dir():  # a rename onto it would fail after the others were done
+                raise UsageError(f"{path} is a folder, not a file; move it away or change the path")
+            return stack.enter_context(replacing(path))
+
+        yield output
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:

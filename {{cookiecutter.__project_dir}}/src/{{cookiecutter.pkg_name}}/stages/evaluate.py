@@ -22,6 +22,7 @@ from ._io import (
 {%- if cookiecutter.framework == "pytorch" %}
     load_preprocessor,
 {%- endif %}
+    outputs,
     read_stage_table,
     task_of,
     write_csv,
@@ -131,17 +132,18 @@ def evaluate(cfg: EvaluateConfig, run: Run) -> Metrics:
     if task == "classification" and hasattr(model, "predict_proba") and "roc_auc" not in scores:
         run.log.warning("roc_auc left out: the test rows lack a class, or hold one the model lacks")
     scores = {key: float(value) for key, value in scores.items()}
-    write_text(Path(cfg.metrics_json), json.dumps(scores, indent=2) + "\n")
     plots_dir, figures_dir = Path(cfg.plots_dir), Path(cfg.figures_dir)
+    with outputs() as output:  # the metrics, plot data and figures, or none of them
+        write_text(output(Path(cfg.metrics_json)), json.dumps(scores, indent=2) + "\n")
+        for name, frame in plots.items():
+            write_csv(output(plots_dir / name), frame)
+            figure = Path(name).with_suffix(".png").name
+            with run.artifact(figure, kind="plot") as path:
+                draw(name, frame, path, type(model[-1]).__name__)
+            run.publish(figure, output(figures_dir / figure))
     for name in (n for names in PLOTS.values() for n in names if n not in plots):
         (plots_dir / name).unlink(missing_ok=True)  # another task's, from an earlier run
         (figures_dir / Path(name).with_suffix(".png").name).unlink(missing_ok=True)
-    for name, frame in plots.items():
-        write_csv(plots_dir / name, frame)
-        figure = Path(name).with_suffix(".png").name
-        with run.artifact(figure, kind="plot") as path:
-            draw(name, frame, path, type(model[-1]).__name__)
-        run.publish(figure, figures_dir / figure)
     shown = " ".join(f"{key}={value:.4g}" for key, value in scores.items())
     run.log.info("test (%s, %d rows): %s -> %s", task, len(test), shown, cfg.metrics_json)
     return scores

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import features_and_target, read_stage_table, write_table
+from ._io import features_and_target, outputs, read_stage_table, write_table
 
 
 @dataclass
@@ -77,9 +77,10 @@ def featurize(cfg: FeaturizeConfig, run: Run) -> Metrics:
     fitted = preprocessor(cfg).fit(x)
     with run.artifact("preprocessor.joblib", kind="model") as path:
         joblib.dump(fitted, path)
-    run.publish("preprocessor.joblib", Path(cfg.preprocessor_path))
     rows = feature_table(fitted)
-    write_table(Path(cfg.output_dir) / "features.parquet", rows)
+    with outputs() as output:  # both files, or neither
+        run.publish("preprocessor.joblib", output(Path(cfg.preprocessor_path)))
+        write_table(output(Path(cfg.output_dir) / "features.parquet"), rows)
     shape = (len(x.columns), len(rows), len(x))
     run.log.info(
         "%d columns -> %d features, fitted on %d rows -> %s", *shape, cfg.preprocessor_path

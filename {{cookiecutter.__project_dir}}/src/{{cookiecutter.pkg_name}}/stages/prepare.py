@@ -12,7 +12,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype, is_numeric_dtype
 
 from ..runtime import Metrics, Run, UsageError
-from ._io import TASKS, listed, read_table, shown, split, write_table
+from ._io import TASKS, listed, outputs, read_table, shown, split, write_table
 
 MAX_CLASSES = 20  # `auto`: an integer target with at most this many values is a class label
 MIN_ROWS = 2  # in each of training, validation and test: R² is undefined on one row
@@ -166,9 +166,10 @@ def prepare(cfg: PrepareConfig, run: Run) -> Metrics:
             "data.test_size and data.val_size"
         )
     out = Path(cfg.output_dir)
-    for name, part in (("train", train), ("val", val), ("test", test)):
-        part.attrs["task"] = task  # kept in the parquet file: the next stages read it
-        write_table(out / f"{name}.parquet", part)
+    with outputs() as output:  # the three files, or none (a full disk leaves the old ones)
+        for name, part in (("train", train), ("val", val), ("test", test)):
+            part.attrs["task"] = task  # kept in the parquet file: the next stages read it
+            write_table(output(out / f"{name}.parquet"), part)
     run.note(task=task)
     run.log.info(
         "%s of %s on %d rows from %s: %d train, %d validation, %d test -> %s",

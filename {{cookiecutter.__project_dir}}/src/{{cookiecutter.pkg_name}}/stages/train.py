@@ -23,6 +23,7 @@ from ._io import (
     features_and_target,
     listed,
     load_preprocessor,
+    outputs,
     read_stage_table,
     task_of,
     write_csv,
@@ -164,9 +165,11 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
         model, curve = fit(cfg, run, task, fitted, held_out)
     with run.artifact("model.joblib", kind="model") as path:
         joblib.dump(Pipeline([("preprocess", preprocess), ("model", model)]), path)  # raw rows in
-    run.publish("model.joblib", Path(cfg.model_path))
     columns = ["epoch", "train_loss", "val_loss", "val_score"]
-    write_csv(Path(cfg.curve_csv), pd.DataFrame(curve, columns=columns).astype({"epoch": int}))
+    rows = pd.DataFrame(curve, columns=columns).astype({"epoch": int})
+    with outputs() as output:  # the model and its curve, or neither
+        run.publish("model.joblib", output(Path(cfg.model_path)))
+        write_csv(output(Path(cfg.curve_csv)), rows)
     loss_name, score_name = NAMES[task]
     epoch, train_loss, val_loss, val_score = curve[-1]
     run.log.info("val_%s=%.4g -> %s", loss_name, val_loss, cfg.model_path)

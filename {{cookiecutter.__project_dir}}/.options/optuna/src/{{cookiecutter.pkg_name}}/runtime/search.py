@@ -1,8 +1,6 @@
 """Hyper-parameter search (conf/search/): workers share one Optuna study in a journal file; each
 trial is a normal run in a child process, with its own record, so a killed trial fails alone."""
 
-from __future__ import annotations
-
 import subprocess
 import sys
 from collections import Counter

@@ -2,8 +2,6 @@
 cluster job's own interrupted try, or `train.resume`), and DDP's other processes (they train
 beside rank 0 but keep no run folder, record or tracker of their own)."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import sys

@@ -32,6 +32,7 @@ from ._io import (
     features_and_target,
     listed,
     load_preprocessor,
+    outputs,
     read_stage_table,
     task_of,
     write_csv,
@@ -225,8 +226,9 @@ def train(cfg: TrainConfig, run: Run) -> Metrics:
     score = float(best.best_model_score)
     with run.artifact("model.ckpt", kind="model") as path:
         shutil.copyfile(best.best_model_path, path)
-    run.publish("model.ckpt", Path(cfg.model_path))
-    write_csv(Path(cfg.curve_csv), pd.DataFrame(curve.rows))
+    with outputs() as output:  # the model and its curve, or neither
+        run.publish("model.ckpt", output(Path(cfg.model_path)))
+        write_csv(output(Path(cfg.curve_csv)), pd.DataFrame(curve.rows))
     final = curve.rows[-1]
     run.log.info("best %s=%.4g -> %s", cfg.monitor, score, cfg.model_path)
     return {
