@@ -42,6 +42,7 @@ FAKE_KEYS = {
     "W&B API key": "wandb_v1_" + "Ab3" * 25 + "x_",
     "W&B API key (40 hex)": "3f9a" * 10,
     "AWS access key id": "AKIA" + "Q7WZ3NL5X2PD4HJR",
+    "AWS secret access key": "wJa1rXUtnFEMI/K7MDENG/" + "bPxRfiCY4kq9ZtW2vY",
 }
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]

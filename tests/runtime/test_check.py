@@ -194,8 +194,9 @@ def test_params_inside_dvc_exp_run_refuses_a_key_its_commit_would_hold(
     project: Path, main: Main, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     # `dvc exp run -S '+api_key=...'` commits params.yaml to refs/exps/ with no git hook run.
+    name = "aws_secret_access_key" if "secret" in kind else "api_key"  # the hook's context
     with (project / "params.yaml").open("a", encoding="utf-8") as params:
-        params.write(f"api_key: {FAKE_KEYS[kind]}\n")
+        params.write(f"{name}: {FAKE_KEYS[kind]}\n")
     line = (project / "params.yaml").read_text(encoding="utf-8").count("\n")
     monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
     code, _, err = main("params")

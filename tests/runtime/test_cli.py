@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import (
     CONFIG_OPTIONS,
+    FAKE_KEYS,
     PACKAGE,
     ROOT,
     Main,
@@ -135,6 +136,21 @@ def test_under_dvc_a_stage_runs_on_params_yaml_as_dvc_composed_it(
     record, config = run_record(project)
     assert (record["status"], record["overrides"]) == ("completed", ["(params.yaml)"])
     assert config["seed"] == params["seed"]
+
+
+def test_a_key_in_a_refused_value_is_not_printed(main: Main) -> None:
+    keys = list(FAKE_KEYS.values())
+    first = stage_names()[0]
+    for refused in [
+        f"data={keys[0]}",
+        f"seed={keys[1]}",
+        f"{first}.x_{keys[2]}=1",
+        f"seed=x_{keys[3]}",
+    ]:
+        code, out, err = main(f"stage={first}", refused)
+        assert code == 2, err
+        assert err.startswith("error: "), err
+        assert [key for key in keys if key in out + err] == [], err
 
 
 def test_under_dvc_a_stage_whose_params_changed_while_it_ran_fails_so_dvc_records_nothing(
