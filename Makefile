@@ -14,7 +14,7 @@ export UV
 export UV_PYTHON_DOWNLOADS := never
 VENV := .venv/.synced
 
-.PHONY: help new demo test test-pytorch test-render test-quality test-e2e lint bench locks clean
+.PHONY: help new demo test test-pytorch test-slurm test-render test-quality test-e2e lint bench locks clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,10 +38,13 @@ demo: $(VENV) ## Bake the default project into demo/, install it, run its pipeli
 	@cat $(DEMO_DIR)/my_project/reports/metrics.json
 
 test: $(VENV) ## Run every tier (render, quality, end to end) on 2 workers; writes docs/reliability.md
-	$(UV) run --frozen pytest -m "not pytorch" -n 2 --dist loadfile --reliability-report=docs/reliability.md $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -m "not pytorch and not slurm" -n 2 --dist loadfile --reliability-report=docs/reliability.md $(PYTEST_ARGS)
 
 test-pytorch: $(VENV) ## The framework=pytorch variant: setup (CUDA torch, ~3 GB), lint, its tests, debug, dvc repro
 	$(UV) run --frozen pytest -m pytorch $(PYTEST_ARGS)
+
+test-slurm: $(VENV) ## Sweeps on a one-node Slurm cluster the tests start (as root, with Debian's slurm-wlm and munge)
+	$(UV) run --frozen pytest -m slurm $(PYTEST_ARGS)
 
 test-render: $(VENV) ## Only the fast tier: bakes, file sets, hooks
 	$(UV) run --frozen pytest -m render -n 2 $(PYTEST_ARGS)
