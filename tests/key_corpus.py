@@ -158,6 +158,9 @@ PLACEMENTS = {
     "scratch/remote.txt": "https://<b2_id>%3A<b2>@s3.us-west-004.backblazeb2.com/lab-data\n",
     "notes/links.md": "- [sweep](https://wandb.ai/login?apiKey%3D<wandb>%26next%3D%2Flab)\n",
     "scratch/s3.txt": "s3://<aws>%3A<aws_secret_url>@lab-bucket/raw/\n",
+    # A key in a patch's added line, after `grep --color`'s codes.
+    "scratch/keys.patch": "--- a/.env\n+++ b/.env\n@@ -1 +1,2 @@\n X=1\n+<b2>\n",
+    "logs/grep.log": "train.log:3:\x1b[01;31m\x1b[K<wandb_v1>\x1b[m\x1b[K\n",
     # `dvc import-url` with credentials in the URL writes them into the .dvc file.
     "data/raw/train.csv.dvc": IMPORTED.format(
         url="s3://<b2_id>:<b2>@lab-data/raw/train.csv", name="train.csv"

@@ -189,6 +189,20 @@ def test_params_inside_dvc_exp_run_keeps_the_experiments_params_yaml(
     assert (project / "params.yaml").read_bytes() == written
 
 
+def test_params_inside_dvc_exp_run_keeps_the_values_the_experiment_begins_with(
+    project: Path, main: Main, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its stages compare params.yaml with this copy; an earlier run of the same experiment
+    # name (`dvc exp run -f -n NAME`) left an older one, which must not refuse this run.
+    begun = project / ".dvc" / "tmp" / "params-exp-test.yaml"
+    begun.parent.mkdir(parents=True)
+    begun.write_text("seed: -1\n", encoding="utf-8")
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-test")
+    code, _, err = main("params")
+    assert code == 0, err
+    assert begun.read_bytes() == (project / "params.yaml").read_bytes()
+
+
 @pytest.mark.parametrize("kind", sorted(FAKE_KEYS))
 def test_params_inside_dvc_exp_run_refuses_a_key_its_commit_would_hold(
     project: Path, main: Main, monkeypatch: pytest.MonkeyPatch, kind: str

@@ -36,7 +36,7 @@ SECRETS: dict[str, Callable[[], str]] = {
     "phrase": lambda: "correct horse battery staple",
     "word": lambda: "hunter" + secrets.token_hex(2),
     "aws-secret": lambda: (
-        "Ab" + "".join(random.choices(string.ascii_letters + "0123456789+/", k=38))
+        "Ab1" + "".join(random.choices(string.ascii_letters + "0123456789+/", k=37))
     ),
 }
 
@@ -275,6 +275,12 @@ def test_the_record_names_the_machine_and_python(tmp_path: Path, run_dir: Path) 
         ("https://example.com/?token%3D{}", "wandb"),
         ("\x1b[1mINFO\x1b[0m key \x1b[33m{}\x1b[0m", "wandb"),  # a coloured log
         ("{}", "aws-secret"),  # bare, as the AWS console shows it
+        ("+{}", "b2"),  # an added line of git.diff
+        ("+{}", "aws-secret"),
+        ("data.source=/data/{}.csv", "aws-secret"),
+        ("\x1b[01;31m\x1b[K{}\x1b[m\x1b[K", "aws"),  # as `grep --color` writes it
+        ("key id \x1b[m{}", "b2-bare-key-id"),
+        ("s3://lab%253A{}@bucket/x", "b2"),  # URL-encoded twice
     ],
 )
 def test_anything_that_looks_like_a_credential_is_redacted(line: str, kind: str) -> None:

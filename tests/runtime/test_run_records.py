@@ -280,6 +280,24 @@ def test_a_sigterm_while_the_tracker_finishes_ends_the_wait_and_the_run_stays_co
     assert only_run(root)[1] == outcome
 
 
+def test_a_helper_that_stops_reading_never_blocks_the_stage(
+    root: Path, stuck_tracker: Tracker
+) -> None:
+    stuck_tracker.timeout = stuck_tracker.patience = 1.0  # its pipe fills up: 64 KB
+
+    def stage(cfg: ProbeConfig, run: Run) -> Metrics:
+        for step in range(3000):  # about 200 KB of metrics for the tracker
+            run.log_metrics({"loss": 1 / (step + 1), "val_loss": 2 / (step + 1)}, step=step)
+        return {"loss": 0.0}
+
+    started = time.monotonic()
+    outcome = run_probe(root, stage)
+    assert time.monotonic() - started < 20  # one wait for the pipe, one for the finish
+    assert outcome["status"] == "completed"
+    folder, _ = only_run(root)
+    assert len((folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()) == 3000
+
+
 def test_a_key_inside_a_failing_value_lands_in_no_file_of_the_run(root: Path) -> None:
     keys = list(FAKE_KEYS.values())
 
@@ -365,18 +383,24 @@ def test_a_key_in_the_config_or_on_the_command_line_lands_in_no_file_of_the_run(
 ) -> None:
     key = "K004" + "x7Qm2Lp9Rt4Vw8Zb3Nc6Hd1Jf5G"  # pragma: allowlist secret
     password = "correct horse battery staple"  # pragma: allowlist secret
-    monkeypatch.setattr("sys.argv", ["prog", f"+db_password={password}", f"+note=x_{key}"])
+    argv = ["prog", f"+db_password={password}", f"+note=x_{key}", f"+k_{key}=1"]  # a name too
+    monkeypatch.setattr("sys.argv", argv)
     monkeypatch.setenv("DVC_EXP_NAME", f"exp_{key}")  # the W&B run's group
     told: list[Any] = []  # what W&B would get
     monkeypatch.setattr(
         run_module, "open_tracker", lambda *args, **names: told.append(names) or Tracker()
     )
-    run_probe(root, lambda cfg, run: {}, db_password=password, note=f"x_{key}")
+    run_probe(root, lambda cfg, run: {}, db_password=password, note=f"x_{key}", **{f"k_{key}": 1})
     assert told
     assert key not in str(told)
     assert password not in str(told)
     folder, record = only_run(root)
-    assert record["argv"] == ["prog", "+db_password=[REDACTED]", "+note=x_[REDACTED]"]
+    assert record["argv"] == [
+        "prog",
+        "+db_password=[REDACTED]",
+        "+note=x_[REDACTED]",
+        "+k_[REDACTED]=[REDACTED]",
+    ]
     for path in (p for p in folder.rglob("*") if p.is_file()):
         text = path.read_text(encoding="utf-8", errors="replace")
         assert key not in text, path.name

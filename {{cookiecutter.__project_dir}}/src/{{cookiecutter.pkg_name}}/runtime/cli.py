@@ -19,7 +19,6 @@ from .run import execute, exit_status
 from .tracking import prestart
 
 PACKAGE = __name__.split(".")[0]
-COMMANDS = ("stages", "params", "check", "runs")
 LAUNCHER = f"{PACKAGE.upper()}_LAUNCHER"  # the pid of the process that launched a sweep's jobs
 PARENT = os.getppid()  # at import: a worker's launcher, while it lives
 
@@ -56,8 +55,6 @@ def stage_under_dvc(root: Path, args: list[str]) -> int:
     settings, function, section, config = pipeline.prepared(root, params, stage)
     if key := next((k for k in ("load_from", "resume") if getattr(section, k, None)), None):
         raise UsageError(f"{stage}.{key} names a run folder, which DVC does not track: set null")
-    if experiment and not begun.is_file():  # its first stage to run: the values it began with
-        write_text(begun, text)
     code = exit_status(execute(settings, function, section, config, ["(params.yaml)"]))
     if (root / "params.yaml").read_text(encoding="utf-8") != text:  # 2 `dvc exp run` at once
         raise UsageError("params.yaml changed as it ran: not recorded; use `dvc exp run --queue`")
@@ -173,7 +170,7 @@ def main() -> None:
     try:
         root = pipeline.find_project_root()
         os.chdir(root)
-        if args and args[0] in COMMANDS:
+        if args and args[0] in ("stages", "params", "check", "runs"):
             sys.exit(command(root, args[0], args[1:]))
         if not any(arg.startswith(("stage=", {% if cookiecutter.search == "optuna" %}"search=", {% endif %}"-")) for arg in args):
             raise UsageError("no stage given; add stage=NAME (`stages` lists them), or see --help")

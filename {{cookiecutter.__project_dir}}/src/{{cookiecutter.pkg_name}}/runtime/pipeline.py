@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -28,7 +28,6 @@ REFERENCE = re.compile(r"\$\{([^}]+)\}")
 MISSING = "params.yaml was missing or broken"  # what stale() says then
 UNSET = "(not set)"  # a key on one side only
 NO_STAGE = "dvc.yaml has no stage to run: add one (README: Add a stage)"
-T = TypeVar("T")
 Stage = Callable[[Any, Any], Any]  # a stage function: (its checked section, its Run) -> metrics
 
 
@@ -71,11 +70,11 @@ class Settings:  # what the runtime reads from a composed config
             raise UsageError(f"root must be a folder, `.` for the project's (got '{self.root}')")
 
 
-def typed(schema: type[T], values: Any, where: str = "") -> T:
+def typed(schema: type[Any], values: Any, where: str = "") -> Any:
     """Check `values` against dataclass `schema` (`where`: their dotted path, for messages)."""
     values = resolved(values)  # first: its ${...} may point anywhere
     try:
-        return cast(T, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values)))
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
     except OmegaConfBaseException as error:
         key = str(getattr(error, "full_key", "") or "")
         key = key if key.startswith(f"{where}.") else ".".join(filter(None, [where, key]))
@@ -184,14 +183,10 @@ def render(cfg: DictConfig) -> str:
 
 
 def changed_keys(old: Any, new: Any) -> list[str]:
-    """`key: old -> new` for every dotted key whose value differs, values written as in YAML."""
+    """`key: old -> new` for every dotted key whose value differs, values written as JSON."""
     was, now = _flat(old), _flat(new)
-    keys = sorted(k for k in was.keys() | now.keys() if was.get(k, UNSET) != now.get(k, UNSET))
-    return [f"{k}: {_yaml(was.get(k, UNSET))} -> {_yaml(now.get(k, UNSET))}" for k in keys]
-
-
-def _yaml(value: Any) -> str:
-    return value if isinstance(value, str) and value else json.dumps(value)
+    pairs = {k: (was.get(k, UNSET), now.get(k, UNSET)) for k in sorted(was.keys() | now.keys())}
+    return [f"{k}: {json.dumps(a)} -> {json.dumps(b)}" for k, (a, b) in pairs.items() if a != b]
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -221,11 +216,12 @@ def stale(root: Path) -> list[str]:
 
 def refresh(root: Path) -> list[str]:
     """Rewrite params.yaml from conf/ (unless `dvc exp run` composed it); return the changes."""
-    if os.environ.get("DVC_EXP_NAME") and (root / "params.yaml").is_file():  # with its -S values
-        hook = root / ".hooks" / "find_keys.py"  # the commit hook: an experiment's commit runs none
+    if (exp := os.environ.get("DVC_EXP_NAME")) and (root / "params.yaml").is_file():  # and -S
+        hook, text = root / ".hooks" / "find_keys.py", read_params(root)[1]  # an experiment's
         found = runpy.run_path(str(hook))["find_keys"] if hook.is_file() else lambda text: []
-        for line, kind, _ in found(read_params(root)[1]):
+        for line, kind, _ in found(text):  # commit runs no git hook: the same check, here
             raise UsageError(f"params.yaml:{line}: {kind}: keys go in the environment, not in -S")
+        write_text(root / ".dvc" / "tmp" / f"params-{exp}.yaml", text)  # what its stages must read
         return []  # `dvc exp run` composed params.yaml itself
     if changes := stale(root):
         write_text(root / "params.yaml", render(compose(root)))

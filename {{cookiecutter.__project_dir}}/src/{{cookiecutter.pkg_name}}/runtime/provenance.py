@@ -16,11 +16,12 @@ DIFF = ("diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv")  # as `g
 READ = ("conf/", "src/")  # where a run's config and code are: an untracked file there is a change
 SUMMARY = ("git_commit", "git_dirty", "uv_lock_sha256", "python", "host", "argv")  # for a tracker
 # B2, W&B and AWS keys: runs redact them, the commit hook (.hooks/find_keys.py) refuses them. A key
-# starts after no letter or digit, or after an escape, colour or URL code (`\n`, `\x1b[1m`, `%3A`);
-# a pattern's group, if any, is the key.
-_START, _END = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]|[0-9]m)|(?<=%[0-9A-Fa-f]{2}))", r"(?![0-9A-Za-z])"
+# starts after no letter or digit, or after an escape or a colour or URL code (`\n`, `\x1b[1m`,
+# `\x1b[K`, `%3A`, `%253A`); a pattern's group, if any, is the key.
+_START = r"(?:(?<![0-9A-Za-z])|(?<=\\[nrt]|[0-9]m|\[[mK])|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-F]{2}))"
+_END = r"(?![0-9A-Za-z])"
 KEYS = {
-    "B2 application key": r"(?<![+/])" + _START + r"K00[0-9][0-9A-Za-z+/]{27}",
+    "B2 application key": r"(?<!/)(?<![0-9A-Za-z+/]\+)" + _START + r"K00[0-9][0-9A-Za-z+/]{27}",
     "B2 application key id": r"(?<!\.)" + _START + r"00[0-9][0-9a-f]{22}" + _END,
     "B2 master key id": r"(?i:key[_-]?id)[\"' \t:=]{1,6}([0-9a-f]{12})" + _END,  # after a name
     "W&B API key": _START + r"wandb_v1_[0-9A-Za-z_]{77}",
@@ -28,8 +29,8 @@ KEYS = {
     "W&B API key (40 hex)": r"(?<!\.)" + _START + r"(?:local-)?(?=[0-9]*[a-f])(?=[a-f]*[0-9])"
     r"[0-9a-f]{40}" + _END,
     "AWS access key id": _START + r"(?:AKIA|ASIA)(?![0-9A-Z]{9}EXAMPLE)[0-9A-Z]{16}" + _END,
-    "AWS secret access key": r"(?<![+/])" + _START + r"(?=[0-9A-Z+/]*[a-z])(?=[0-9a-z+/]*[A-Z])"
-    r"(?=[A-Za-z+/]*[0-9])[0-9A-Za-z+/]{40}(?![0-9A-Za-z+/])",  # both cases, a digit: no digest
+    "AWS secret access key": r"(?<![0-9A-Za-z+/]\+)" + _START + r"(?=[0-9A-Z+/]*[a-z])"
+    r"(?=[0-9a-z+/]*[A-Z])(?=[A-Za-z+/]*[0-9])[0-9A-Za-z+/]{40}(?![0-9A-Za-z+/])",  # no digest
 }
 # Runs also redact any value after `=` or `:` of a name like a secret's (password, token, X_KEY).
 SETTING = (
@@ -47,7 +48,7 @@ def redact(text: str) -> str:
 def scrub(value: Any, name: str = "") -> Any:
     """A config with its credentials redacted: a key's shape, or a secret's name (`password: x`)."""
     if isinstance(value, dict):
-        return {key: scrub(item, str(key)) for key, item in value.items()}
+        return {redact(str(key)): scrub(item, str(key)) for key, item in value.items()}
     if isinstance(value, list):
         return [scrub(item, name) for item in value]
     if value is None or isinstance(value, bool) or redact(f"{name}={value}") == f"{name}={value}":
@@ -58,7 +59,7 @@ def scrub(value: Any, name: str = "") -> Any:
 def redact_arg(arg: str) -> str:
     """A command-line argument with its credentials redacted (`key=value`: as `scrub` does)."""
     key, sep, value = arg.partition("=")
-    return f"{key}={scrub(value, key)}" if sep else redact(arg)
+    return f"{redact(key)}={scrub(value, key)}" if sep else redact(arg)
 
 
 def record(root: Path, run_dir: Path, argv: list[str], seed: int, **more: Any) -> dict[str, Any]:

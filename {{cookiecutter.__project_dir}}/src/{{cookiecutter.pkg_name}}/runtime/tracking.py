@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -27,6 +28,7 @@ class Tracker:
 
     def __init__(self, helper: Popen[str] | None = None, timeout: float = 0, **init: Any) -> None:
         self.helper, self.info, self.timeout = helper, {"tracker": "none"}, timeout
+        self.patience = timeout  # -1: stuck
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self.send(init=init)  # the helper's W&B run (none without a helper)
@@ -39,10 +41,14 @@ class Tracker:
             log.warning("W&B: %s", message["note"])
 
     def send(self, **message: Any) -> None:
-        """Pass a call to the helper: config=, log= and step=, artifact= and type= (or none)."""
+        """Pass a call to the helper: config=, log= and step=, artifact= and type= (or none); a
+        helper that takes nothing for `timeout` seconds is stuck and gets nothing more."""
         with contextlib.suppress(OSError, ValueError, AttributeError):  # its pipe is gone, or none
-            self.helper.stdin.write(json.dumps(message, default=str) + "\n")  # type: ignore[union-attr]
-            self.helper.stdin.flush()  # type: ignore[union-attr]
+            data = (json.dumps(message, default=str) + "\n").encode()
+            pipe = self.helper.stdin.fileno()  # type: ignore[union-attr]
+            while data and self.patience >= 0 and select.select([], [pipe], [], self.patience)[1]:
+                data = data[os.write(pipe, data[:4096]) :]  # room for 4 KB at least: no wait
+            self.patience = -1 if data else self.patience
 
     def finish(self, summary: Mapping[str, Any], exit_code: int) -> dict[str, str]:
         """Store the final metrics, close the run with the stage's exit code, say where it went."""
