@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +106,7 @@ def test_a_stage_cancelled_with_scancel_is_recorded_as_interrupted(
         time.sleep(0.2)
     record = read_record(new[0])
     # Without Slurm accounting submitit cannot tell the job is gone and waits on: stop it.
-    threading.Timer(0, running.kill).start()
+    running.kill()
     running.communicate()
     left = [p.name for p in new[0].rglob("*.tmp")]
     reliability.record(
